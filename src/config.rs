@@ -1,0 +1,352 @@
+//! Command-line flags and the TOML config file, validated once into a
+//! [`Config`] that is passed down. Flag names follow cri-dockerd where it has
+//! the same setting, so existing unit files keep working.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::mapping::duration::parse_go_duration;
+use crate::mapping::image_ref::ImageRef;
+
+pub const DEFAULT_ENDPOINT: &str = "unix:///run/docker-cri.sock";
+pub const DEFAULT_DOCKER_ENDPOINT: &str = "unix:///var/run/docker.sock";
+pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+pub const DEFAULT_ROOT_DIR: &str = "/var/lib/docker-cri";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker-cri",
+    version,
+    about = "Kubernetes CRI runtime on Docker"
+)]
+pub struct Cli {
+    /// TOML config file; flags given on the command line take precedence.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where the CRI gRPC server listens (unix:///path).
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    pub container_runtime_endpoint: Option<String>,
+
+    /// Group that may use the CRI socket (name or numeric gid); mode is 0660.
+    #[arg(long, global = true, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// The Docker daemon socket (unix:///path).
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    pub docker_endpoint: Option<String>,
+
+    /// Image used for the pause container of every pod sandbox.
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub pod_infra_container_image: Option<String>,
+
+    /// docker-cri's state directory (checkpoints).
+    #[arg(
+        long,
+        alias = "cri-dockerd-root-directory",
+        global = true,
+        value_name = "DIR"
+    )]
+    pub root_directory: Option<PathBuf>,
+
+    /// Address of the streaming (exec/attach/port-forward) server.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub streaming_bind_addr: Option<String>,
+
+    /// Timeout of each non-streaming Docker call, Go duration syntax (2m, 30s).
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub runtime_request_timeout: Option<String>,
+
+    /// How long in-flight calls may run after SIGTERM before the server exits.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub shutdown_grace_period: Option<String>,
+
+    /// How often the image filesystem usage is measured in the background.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub image_fs_sample_interval: Option<String>,
+
+    /// error, warn, info, debug or trace; RUST_LOG overrides it when set.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Log output format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve CRI (the default).
+    Serve,
+    /// Build the configured pause image into Docker without any registry.
+    PauseImage {
+        /// Tag to give the image instead of --pod-infra-container-image.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+}
+
+/// The TOML file: every key is optional and has the flag's name in
+/// snake_case. See `config/docker-cri.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub container_runtime_endpoint: Option<String>,
+    pub socket_group: Option<String>,
+    pub docker_endpoint: Option<String>,
+    pub pod_infra_container_image: Option<String>,
+    pub root_directory: Option<PathBuf>,
+    pub streaming_bind_addr: Option<String>,
+    pub runtime_request_timeout: Option<String>,
+    pub shutdown_grace_period: Option<String>,
+    pub image_fs_sample_interval: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub socket_path: PathBuf,
+    pub socket_group: Option<String>,
+    pub docker_socket: PathBuf,
+    pub pause_image: String,
+    pub root_directory: PathBuf,
+    pub streaming_bind_addr: SocketAddr,
+    pub runtime_request_timeout: Duration,
+    pub shutdown_grace_period: Duration,
+    pub image_fs_sample_interval: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::resolve(&Cli::parse_from(["docker-cri"]), FileConfig::default())
+            .expect("built-in defaults are valid")
+    }
+}
+
+impl Config {
+    /// Reads `--config` (if any) and merges it under the flags.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Config::resolve(cli, file)
+    }
+
+    pub fn resolve(cli: &Cli, file: FileConfig) -> Result<Config, ConfigError> {
+        let endpoint = pick(
+            &cli.container_runtime_endpoint,
+            file.container_runtime_endpoint,
+        )
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let docker = pick(&cli.docker_endpoint, file.docker_endpoint)
+            .unwrap_or_else(|| DEFAULT_DOCKER_ENDPOINT.to_string());
+        let pause_image = pick(
+            &cli.pod_infra_container_image,
+            file.pod_infra_container_image,
+        )
+        .unwrap_or_else(|| DEFAULT_PAUSE_IMAGE.to_string());
+        ImageRef::parse(&pause_image)
+            .map_err(|e| bad("pod-infra-container-image", e.to_string()))?;
+        let root_directory = pick(&cli.root_directory, file.root_directory)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT_DIR));
+        if !root_directory.is_absolute() {
+            return Err(bad("root-directory", "must be an absolute path"));
+        }
+        let streaming = pick(&cli.streaming_bind_addr, file.streaming_bind_addr)
+            .unwrap_or_else(|| "127.0.0.1:0".to_string());
+        let streaming_bind_addr = streaming.parse::<SocketAddr>().map_err(|e| {
+            bad(
+                "streaming-bind-addr",
+                format!("{streaming:?} is not IP:port ({e})"),
+            )
+        })?;
+        let log_level = pick(&cli.log_level, file.log_level).unwrap_or_else(|| "info".into());
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            return Err(bad(
+                "log-level",
+                format!("{log_level:?} is not one of error, warn, info, debug, trace"),
+            ));
+        }
+        Ok(Config {
+            socket_path: unix_path("container-runtime-endpoint", &endpoint)?,
+            socket_group: pick(&cli.socket_group, file.socket_group),
+            docker_socket: unix_path("docker-endpoint", &docker)?,
+            pause_image,
+            root_directory,
+            streaming_bind_addr,
+            runtime_request_timeout: duration(
+                "runtime-request-timeout",
+                pick(&cli.runtime_request_timeout, file.runtime_request_timeout),
+                "2m",
+            )?,
+            shutdown_grace_period: duration(
+                "shutdown-grace-period",
+                pick(&cli.shutdown_grace_period, file.shutdown_grace_period),
+                "10s",
+            )?,
+            image_fs_sample_interval: duration(
+                "image-fs-sample-interval",
+                pick(&cli.image_fs_sample_interval, file.image_fs_sample_interval),
+                "1m",
+            )?,
+            log_level,
+            log_format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| bad("config", format!("{}: {e}", path.display())))
+}
+
+fn pick<T: Clone>(flag: &Option<T>, file: Option<T>) -> Option<T> {
+    flag.clone().or(file)
+}
+
+fn duration(
+    setting: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_string());
+    let d = parse_go_duration(&text).map_err(|e| bad(setting, e))?;
+    if d.is_zero() {
+        return Err(bad(setting, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Only UNIX sockets: both kubelet and Docker are local.
+fn unix_path(setting: &'static str, endpoint: &str) -> Result<PathBuf, ConfigError> {
+    let path = if let Some(rest) = endpoint.strip_prefix("unix://") {
+        rest
+    } else if endpoint.starts_with('/') {
+        endpoint
+    } else {
+        return Err(bad(
+            setting,
+            format!("{endpoint:?} is not a unix:///absolute/path endpoint"),
+        ));
+    };
+    if !path.starts_with('/') {
+        return Err(bad(setting, format!("{endpoint:?} needs an absolute path")));
+    }
+    Ok(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["docker-cri"];
+        all.extend_from_slice(args);
+        Cli::parse_from(all)
+    }
+
+    #[test]
+    fn defaults_match_cri_dockerd_conventions() {
+        let c = Config::default();
+        assert_eq!(c.socket_path, PathBuf::from("/run/docker-cri.sock"));
+        assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(c.pause_image, DEFAULT_PAUSE_IMAGE);
+        assert_eq!(c.runtime_request_timeout, Duration::from_secs(120));
+        assert_eq!(c.root_directory, PathBuf::from(DEFAULT_ROOT_DIR));
+    }
+
+    #[test]
+    fn cri_dockerd_root_directory_alias() {
+        let c = Config::load(&cli(&["--cri-dockerd-root-directory", "/tmp/x"])).unwrap();
+        assert_eq!(c.root_directory, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file: FileConfig =
+            toml::from_str("runtime_request_timeout = \"30s\"\nlog_level = \"debug\"").unwrap();
+        let c = Config::resolve(&cli(&["--log-level", "warn"]), file).unwrap();
+        assert_eq!(c.runtime_request_timeout, Duration::from_secs(30));
+        assert_eq!(c.log_level, "warn");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--container-runtime-endpoint", "tcp://x:1"],
+                "container-runtime-endpoint",
+            ),
+            (&["--docker-endpoint", "unix://relative"], "docker-endpoint"),
+            (
+                &["--runtime-request-timeout", "soon"],
+                "runtime-request-timeout",
+            ),
+            (
+                &["--runtime-request-timeout", "0s"],
+                "runtime-request-timeout",
+            ),
+            (&["--streaming-bind-addr", "nowhere"], "streaming-bind-addr"),
+            (&["--log-level", "loud"], "log-level"),
+            (
+                &["--pod-infra-container-image", "UPPER/case"],
+                "pod-infra-container-image",
+            ),
+            (&["--root-directory", "rel/dir"], "root-directory"),
+        ];
+        for (args, setting) in cases {
+            let err = Config::load(&cli(args)).unwrap_err();
+            assert_eq!(err.setting, *setting, "{args:?}");
+            assert!(err.to_string().contains(setting));
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../config/docker-cri.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        Config::resolve(&cli(&[]), file).unwrap();
+    }
+}

@@ -1,0 +1,17 @@
+//! docker-cri: a Kubernetes CRI (`runtime.v1`) server that runs pods on the
+//! Docker Engine.
+//!
+//! Layers: `server` (gRPC adapters) → `runtime` (CRI operations) →
+//! `docker` (the Engine client), with pure CRI↔Docker translation in
+//! `mapping`.
+
+pub mod api;
+pub mod config;
+pub mod docker;
+pub mod error;
+pub mod logging;
+pub mod mapping;
+pub mod runtime;
+pub mod server;
+
+pub use error::{Error, Result};

@@ -1,0 +1,8 @@
+//! Pure translations between CRI values and Docker values. Nothing here does
+//! I/O, so every function is tested table-by-table without a daemon.
+
+pub mod auth;
+pub mod duration;
+pub mod image;
+pub mod image_ref;
+pub mod info;

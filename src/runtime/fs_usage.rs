@@ -1,0 +1,275 @@
+//! Disk usage of Docker's image store and of container writable layers, for
+//! ImageFsInfo. Measuring walks the layer directories, so it never happens on
+//! every call: the last sample is served, and a stale one is refreshed in the
+//! background (stale-while-revalidate) at most once per interval.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Mutex;
+
+use crate::api;
+use crate::docker::DockerClient;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.bytes += other.bytes;
+        self.inodes += other.inodes;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FsUsage {
+    pub mountpoint: PathBuf,
+    pub images: Usage,
+    pub containers: Usage,
+    pub timestamp_ns: i64,
+    taken: Instant,
+}
+
+impl FsUsage {
+    pub fn to_response(&self) -> api::ImageFsInfoResponse {
+        let usage = |u: Usage| api::FilesystemUsage {
+            timestamp: self.timestamp_ns,
+            fs_id: Some(api::FilesystemIdentifier {
+                mountpoint: self.mountpoint.to_string_lossy().into_owned(),
+            }),
+            used_bytes: Some(api::UInt64Value { value: u.bytes }),
+            inodes_used: Some(api::UInt64Value { value: u.inodes }),
+        };
+        api::ImageFsInfoResponse {
+            image_filesystems: vec![usage(self.images)],
+            container_filesystems: vec![usage(self.containers)],
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    sample: Option<Arc<FsUsage>>,
+    refreshing: bool,
+}
+
+pub struct FsUsageSampler {
+    docker: Arc<DockerClient>,
+    interval: Duration,
+    state: Arc<Mutex<State>>,
+    /// Serialises first measurements so concurrent callers walk once.
+    first: Mutex<()>,
+}
+
+impl FsUsageSampler {
+    pub fn new(docker: Arc<DockerClient>, interval: Duration) -> Self {
+        FsUsageSampler {
+            docker,
+            interval,
+            state: Arc::new(Mutex::new(State::default())),
+            first: Mutex::new(()),
+        }
+    }
+
+    pub async fn latest(&self) -> Result<Arc<FsUsage>> {
+        {
+            let mut state = self.state.lock().await;
+            if let Some(sample) = state.sample.clone() {
+                if sample.taken.elapsed() >= self.interval && !state.refreshing {
+                    state.refreshing = true;
+                    self.refresh_in_background();
+                }
+                return Ok(sample);
+            }
+        }
+        let _first = self.first.lock().await;
+        if let Some(sample) = self.state.lock().await.sample.clone() {
+            return Ok(sample);
+        }
+        let sample = Arc::new(measure(&self.docker).await?);
+        self.state.lock().await.sample = Some(sample.clone());
+        Ok(sample)
+    }
+
+    fn refresh_in_background(&self) {
+        let docker = self.docker.clone();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let result = measure(&docker).await;
+            let mut state = state.lock().await;
+            state.refreshing = false;
+            match result {
+                Ok(sample) => state.sample = Some(Arc::new(sample)),
+                Err(e) => tracing::warn!(error = %e, "refreshing image filesystem usage failed"),
+            }
+        });
+    }
+}
+
+async fn measure(docker: &DockerClient) -> Result<FsUsage> {
+    let info = docker.info().await?;
+    let root = PathBuf::from(
+        info.docker_root_dir
+            .unwrap_or_else(|| "/var/lib/docker".into()),
+    );
+    let driver = info.driver.unwrap_or_default();
+    tokio::task::spawn_blocking(move || measure_layers(&root, &driver))
+        .await
+        .map_err(|e| Error::internal(format!("measuring image filesystem: {e}")))?
+}
+
+/// Splits `<root>/<driver>` into container writable layers (named by the
+/// layer store's `mounts/*/mount-id` and `init-id`) and everything else,
+/// which is image layers.
+pub fn measure_layers(root: &Path, driver: &str) -> Result<FsUsage> {
+    let layers_dir = root.join(driver);
+    let (mountpoint, scan_dir) = if !driver.is_empty() && layers_dir.is_dir() {
+        (layers_dir.clone(), layers_dir)
+    } else {
+        // Drivers without a per-driver directory (e.g. containerd's image
+        // store): count Docker's whole root as image storage.
+        (root.to_path_buf(), root.to_path_buf())
+    };
+    let container_layers = container_layer_ids(&root.join("image").join(driver));
+    let entries = fs::read_dir(&scan_dir).map_err(|e| {
+        Error::FailedPrecondition(format!(
+            "cannot read Docker's storage at {}: {e}",
+            scan_dir.display()
+        ))
+    })?;
+    let mut images = Usage::default();
+    let mut containers = Usage::default();
+    let mut seen = HashSet::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let usage = walk(&entry.path(), &mut seen);
+        if container_layers.contains(&name) {
+            containers += usage;
+        } else {
+            images += usage;
+        }
+    }
+    Ok(FsUsage {
+        mountpoint,
+        images,
+        containers,
+        timestamp_ns: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+        taken: Instant::now(),
+    })
+}
+
+fn container_layer_ids(layer_store: &Path) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    let Ok(mounts) = fs::read_dir(layer_store.join("layerdb").join("mounts")) else {
+        return ids;
+    };
+    for mount in mounts.flatten() {
+        for file in ["mount-id", "init-id"] {
+            if let Ok(id) = fs::read_to_string(mount.path().join(file)) {
+                ids.insert(id.trim().to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// Allocated bytes and inodes below `path`, without following symlinks and
+/// counting hard-linked files once.
+fn walk(path: &Path, seen: &mut HashSet<(u64, u64)>) -> Usage {
+    let mut usage = Usage::default();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        usage.bytes += meta.blocks() * 512;
+        usage.inodes += 1;
+        if meta.is_dir()
+            && let Ok(children) = fs::read_dir(&p)
+        {
+            stack.extend(children.flatten().map(|c| c.path()));
+        }
+    }
+    usage
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, bytes: usize) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, vec![7u8; bytes]).unwrap();
+    }
+
+    #[test]
+    fn splits_image_and_container_layers() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write(&r.join("overlay2/imagelayer/diff/big"), 64 * 1024);
+        write(&r.join("overlay2/ctrlayer/diff/small"), 4096);
+        write(&r.join("overlay2/ctrlayer-init/diff/x"), 10);
+        write(&r.join("image/overlay2/layerdb/mounts/c1/mount-id"), 0);
+        fs::write(
+            r.join("image/overlay2/layerdb/mounts/c1/mount-id"),
+            "ctrlayer",
+        )
+        .unwrap();
+        fs::write(
+            r.join("image/overlay2/layerdb/mounts/c1/init-id"),
+            "ctrlayer-init\n",
+        )
+        .unwrap();
+
+        let u = measure_layers(r, "overlay2").unwrap();
+        assert_eq!(u.mountpoint, r.join("overlay2"));
+        assert!(u.images.bytes >= 64 * 1024, "{u:?}");
+        assert!(
+            u.containers.bytes >= 4096 && u.containers.bytes < 64 * 1024,
+            "{u:?}"
+        );
+        // imagelayer, diff, big
+        assert_eq!(u.images.inodes, 3);
+        // two layer dirs, two diff dirs, two files
+        assert_eq!(u.containers.inodes, 6);
+
+        let resp = u.to_response();
+        assert_eq!(resp.image_filesystems.len(), 1);
+        assert_eq!(resp.container_filesystems.len(), 1);
+        assert_eq!(
+            resp.image_filesystems[0].fs_id.as_ref().unwrap().mountpoint,
+            r.join("overlay2").to_string_lossy()
+        );
+    }
+
+    #[test]
+    fn hard_links_count_once() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write(&r.join("vfs/a/file"), 8192);
+        fs::create_dir_all(r.join("vfs/b")).unwrap();
+        fs::hard_link(r.join("vfs/a/file"), r.join("vfs/b/link")).unwrap();
+        let u = measure_layers(r, "vfs").unwrap();
+        assert_eq!(u.images.inodes, 3);
+        assert!(u.images.bytes < 2 * 8192 + 8192);
+    }
+
+    #[test]
+    fn unreadable_root_is_a_clear_error() {
+        let err = measure_layers(Path::new("/nonexistent/docker"), "overlay2").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/docker"));
+    }
+}

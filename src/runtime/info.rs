@@ -1,0 +1,109 @@
+//! Version, Status, RuntimeConfig and UpdateRuntimeConfig.
+
+use std::collections::HashMap;
+
+use crate::api;
+use crate::error::Result;
+use crate::mapping::info::{cgroup_driver, recursive_read_only_supported, runtime_handlers};
+
+use super::Runtime;
+
+pub const RUNTIME_NAME: &str = "docker";
+pub const CRI_API_VERSION: &str = "v1";
+/// The `version` field of VersionResponse: the kubelet runtime API version.
+pub const KUBE_RUNTIME_API_VERSION: &str = "0.1.0";
+
+impl Runtime {
+    pub async fn version(&self) -> Result<api::VersionResponse> {
+        let v = self.docker().version().await?;
+        Ok(api::VersionResponse {
+            version: KUBE_RUNTIME_API_VERSION.into(),
+            runtime_name: RUNTIME_NAME.into(),
+            runtime_version: v.version.unwrap_or_default(),
+            runtime_api_version: CRI_API_VERSION.into(),
+        })
+    }
+
+    /// Never fails because Docker is down: that is reported as a condition.
+    pub async fn status(&self, verbose: bool) -> Result<api::StatusResponse> {
+        let (runtime_ready, reason, message) = match self.docker().ping().await {
+            Ok(()) => (true, String::new(), String::new()),
+            Err(e) => (false, "DockerDaemonNotReady".to_string(), e.to_string()),
+        };
+        let mut handlers = runtime_handlers(None, false);
+        let mut info = HashMap::new();
+        if runtime_ready {
+            // Both cheap: Docker answers these from memory.
+            let docker_info = self.docker().info().await?;
+            let api = self.docker().api_version().await?;
+            let kernel = docker_info.kernel_version.clone().unwrap_or_default();
+            handlers = runtime_handlers(
+                docker_info.runtimes.as_ref(),
+                recursive_read_only_supported(api, &kernel),
+            );
+            if verbose {
+                let details = serde_json::json!({
+                    "dockerCriVersion": env!("CARGO_PKG_VERSION"),
+                    "dockerVersion": docker_info.server_version,
+                    "dockerApiVersion": api.to_string(),
+                    "defaultRuntime": docker_info.default_runtime,
+                    "cgroupDriver": docker_info.cgroup_driver.map(|d| d.to_string()),
+                    "storageDriver": docker_info.driver,
+                    "dockerRootDir": docker_info.docker_root_dir,
+                    "sandboxImage": self.config().pause_image,
+                    "podCIDR": *self.pod_cidr.read().await,
+                });
+                info.insert("info".to_string(), details.to_string());
+            }
+        }
+        if verbose {
+            let config = serde_json::json!({
+                "containerRuntimeEndpoint": self.config().socket_path,
+                "dockerEndpoint": self.config().docker_socket,
+                "podInfraContainerImage": self.config().pause_image,
+                "rootDirectory": self.config().root_directory,
+                "runtimeRequestTimeout": format!("{:?}", self.config().runtime_request_timeout),
+            });
+            info.insert("config".to_string(), config.to_string());
+        }
+        let condition = |kind: &str| api::RuntimeCondition {
+            r#type: kind.to_string(),
+            status: runtime_ready,
+            reason: reason.clone(),
+            message: message.clone(),
+        };
+        Ok(api::StatusResponse {
+            status: Some(api::RuntimeStatus {
+                // Docker's bridge network comes with the daemon, so the
+                // network is ready exactly when Docker is.
+                conditions: vec![condition("RuntimeReady"), condition("NetworkReady")],
+            }),
+            info,
+            runtime_handlers: handlers,
+            features: Some(api::RuntimeFeatures {
+                supplemental_groups_policy: false,
+                user_namespaces_host_network: false,
+                mount_options: false,
+            }),
+        })
+    }
+
+    pub async fn runtime_config(&self) -> Result<api::RuntimeConfigResponse> {
+        let info = self.docker().info().await?;
+        let driver = info.cgroup_driver.map(|d| d.to_string());
+        Ok(api::RuntimeConfigResponse {
+            linux: Some(api::LinuxRuntimeConfiguration {
+                cgroup_driver: cgroup_driver(driver.as_deref()) as i32,
+            }),
+        })
+    }
+
+    pub async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()> {
+        let mut current = self.pod_cidr.write().await;
+        if *current != pod_cidr {
+            tracing::info!(pod_cidr, "pod CIDR updated");
+            *current = pod_cidr.to_string();
+        }
+        Ok(())
+    }
+}

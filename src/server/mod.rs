@@ -1,0 +1,107 @@
+//! The gRPC server: tonic adapters for RuntimeService and ImageService on a
+//! UNIX socket, with graceful shutdown. Adapters only unpack requests, call
+//! the runtime and pack responses.
+
+mod image_service;
+pub mod rpc;
+mod runtime_service;
+pub mod socket;
+pub mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+
+use crate::api::image_service_server::ImageServiceServer;
+use crate::api::runtime_service_server::RuntimeServiceServer;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+pub use image_service::ImageServiceImpl;
+pub use runtime_service::RuntimeServiceImpl;
+
+/// kubelet's CRI client allows 16 MiB messages each way; so do we.
+pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Serves CRI on the configured socket until `shutdown` resolves, then lets
+/// in-flight calls finish for up to the grace period and removes the socket.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let config = Arc::new(config);
+    let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
+    let runtime = Arc::new(Runtime::new(config.clone()));
+    let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let image_service = ImageServiceServer::new(ImageServiceImpl::new(runtime))
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .add_service(runtime_service)
+        .add_service(image_service)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+            let _ = stop_rx.await;
+        });
+    let mut server = tokio::spawn(server);
+    tracing::info!(
+        socket = %config.socket_path.display(),
+        docker = %config.docker_socket.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "docker-cri serving"
+    );
+
+    let outcome = tokio::select! {
+        result = &mut server => Some(result),
+        () = shutdown => None,
+    };
+    let result = match outcome {
+        Some(done) => flatten(done),
+        None => {
+            tracing::info!(grace = ?config.shutdown_grace_period, "shutting down");
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(config.shutdown_grace_period, &mut server).await {
+                Ok(done) => flatten(done),
+                Err(_) => {
+                    tracing::warn!("in-flight calls did not finish within the grace period");
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&config.socket_path);
+    result
+}
+
+fn flatten(
+    joined: std::result::Result<
+        std::result::Result<(), tonic::transport::Error>,
+        tokio::task::JoinError,
+    >,
+) -> Result<()> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::internal(format!("gRPC server: {e}"))),
+        Err(e) => Err(Error::internal(format!("gRPC server task: {e}"))),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

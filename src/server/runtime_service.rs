@@ -1,0 +1,329 @@
+//! RuntimeService adapter. RPCs that later work items deliver answer
+//! `Unimplemented` naming the RPC, never a fake success.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tracing::info_span;
+
+use super::rpc::handle;
+use super::status::not_implemented;
+use crate::api::{self, runtime_service_server::RuntimeService};
+use crate::runtime::Runtime;
+
+pub struct RuntimeServiceImpl {
+    runtime: Arc<Runtime>,
+}
+
+impl RuntimeServiceImpl {
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        RuntimeServiceImpl { runtime }
+    }
+}
+
+type BoxStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RuntimeService for RuntimeServiceImpl {
+    async fn version(
+        &self,
+        request: Request<api::VersionRequest>,
+    ) -> Result<Response<api::VersionResponse>, Status> {
+        handle(
+            "Version",
+            info_span!("Version"),
+            request.metadata(),
+            async { self.runtime.version().await },
+        )
+        .await
+    }
+
+    async fn status(
+        &self,
+        request: Request<api::StatusRequest>,
+    ) -> Result<Response<api::StatusResponse>, Status> {
+        let verbose = request.get_ref().verbose;
+        handle(
+            "Status",
+            info_span!("Status", verbose),
+            request.metadata(),
+            async { self.runtime.status(verbose).await },
+        )
+        .await
+    }
+
+    async fn runtime_config(
+        &self,
+        request: Request<api::RuntimeConfigRequest>,
+    ) -> Result<Response<api::RuntimeConfigResponse>, Status> {
+        handle(
+            "RuntimeConfig",
+            info_span!("RuntimeConfig"),
+            request.metadata(),
+            async { self.runtime.runtime_config().await },
+        )
+        .await
+    }
+
+    async fn update_runtime_config(
+        &self,
+        request: Request<api::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<api::UpdateRuntimeConfigResponse>, Status> {
+        let pod_cidr = request
+            .get_ref()
+            .runtime_config
+            .as_ref()
+            .and_then(|c| c.network_config.as_ref())
+            .map(|n| n.pod_cidr.clone())
+            .unwrap_or_default();
+        let span = info_span!("UpdateRuntimeConfig", pod_cidr = %pod_cidr);
+        handle("UpdateRuntimeConfig", span, request.metadata(), async {
+            self.runtime.update_runtime_config(&pod_cidr).await?;
+            Ok(api::UpdateRuntimeConfigResponse {})
+        })
+        .await
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        _request: Request<api::RunPodSandboxRequest>,
+    ) -> Result<Response<api::RunPodSandboxResponse>, Status> {
+        Err(not_implemented("RunPodSandbox"))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        _request: Request<api::StopPodSandboxRequest>,
+    ) -> Result<Response<api::StopPodSandboxResponse>, Status> {
+        Err(not_implemented("StopPodSandbox"))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        _request: Request<api::RemovePodSandboxRequest>,
+    ) -> Result<Response<api::RemovePodSandboxResponse>, Status> {
+        Err(not_implemented("RemovePodSandbox"))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        _request: Request<api::PodSandboxStatusRequest>,
+    ) -> Result<Response<api::PodSandboxStatusResponse>, Status> {
+        Err(not_implemented("PodSandboxStatus"))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        _request: Request<api::ListPodSandboxRequest>,
+    ) -> Result<Response<api::ListPodSandboxResponse>, Status> {
+        Err(not_implemented("ListPodSandbox"))
+    }
+
+    type StreamPodSandboxesStream = BoxStream<api::StreamPodSandboxesResponse>;
+
+    async fn stream_pod_sandboxes(
+        &self,
+        _request: Request<api::StreamPodSandboxesRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxesStream>, Status> {
+        Err(not_implemented("StreamPodSandboxes"))
+    }
+
+    async fn create_container(
+        &self,
+        _request: Request<api::CreateContainerRequest>,
+    ) -> Result<Response<api::CreateContainerResponse>, Status> {
+        Err(not_implemented("CreateContainer"))
+    }
+
+    async fn start_container(
+        &self,
+        _request: Request<api::StartContainerRequest>,
+    ) -> Result<Response<api::StartContainerResponse>, Status> {
+        Err(not_implemented("StartContainer"))
+    }
+
+    async fn stop_container(
+        &self,
+        _request: Request<api::StopContainerRequest>,
+    ) -> Result<Response<api::StopContainerResponse>, Status> {
+        Err(not_implemented("StopContainer"))
+    }
+
+    async fn remove_container(
+        &self,
+        _request: Request<api::RemoveContainerRequest>,
+    ) -> Result<Response<api::RemoveContainerResponse>, Status> {
+        Err(not_implemented("RemoveContainer"))
+    }
+
+    async fn list_containers(
+        &self,
+        _request: Request<api::ListContainersRequest>,
+    ) -> Result<Response<api::ListContainersResponse>, Status> {
+        Err(not_implemented("ListContainers"))
+    }
+
+    type StreamContainersStream = BoxStream<api::StreamContainersResponse>;
+
+    async fn stream_containers(
+        &self,
+        _request: Request<api::StreamContainersRequest>,
+    ) -> Result<Response<Self::StreamContainersStream>, Status> {
+        Err(not_implemented("StreamContainers"))
+    }
+
+    async fn container_status(
+        &self,
+        _request: Request<api::ContainerStatusRequest>,
+    ) -> Result<Response<api::ContainerStatusResponse>, Status> {
+        Err(not_implemented("ContainerStatus"))
+    }
+
+    async fn update_container_resources(
+        &self,
+        _request: Request<api::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<api::UpdateContainerResourcesResponse>, Status> {
+        Err(not_implemented("UpdateContainerResources"))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        _request: Request<api::ReopenContainerLogRequest>,
+    ) -> Result<Response<api::ReopenContainerLogResponse>, Status> {
+        Err(not_implemented("ReopenContainerLog"))
+    }
+
+    async fn exec_sync(
+        &self,
+        _request: Request<api::ExecSyncRequest>,
+    ) -> Result<Response<api::ExecSyncResponse>, Status> {
+        Err(not_implemented("ExecSync"))
+    }
+
+    async fn exec(
+        &self,
+        _request: Request<api::ExecRequest>,
+    ) -> Result<Response<api::ExecResponse>, Status> {
+        Err(not_implemented("Exec"))
+    }
+
+    async fn attach(
+        &self,
+        _request: Request<api::AttachRequest>,
+    ) -> Result<Response<api::AttachResponse>, Status> {
+        Err(not_implemented("Attach"))
+    }
+
+    async fn port_forward(
+        &self,
+        _request: Request<api::PortForwardRequest>,
+    ) -> Result<Response<api::PortForwardResponse>, Status> {
+        Err(not_implemented("PortForward"))
+    }
+
+    async fn container_stats(
+        &self,
+        _request: Request<api::ContainerStatsRequest>,
+    ) -> Result<Response<api::ContainerStatsResponse>, Status> {
+        Err(not_implemented("ContainerStats"))
+    }
+
+    async fn list_container_stats(
+        &self,
+        _request: Request<api::ListContainerStatsRequest>,
+    ) -> Result<Response<api::ListContainerStatsResponse>, Status> {
+        Err(not_implemented("ListContainerStats"))
+    }
+
+    type StreamContainerStatsStream = BoxStream<api::StreamContainerStatsResponse>;
+
+    async fn stream_container_stats(
+        &self,
+        _request: Request<api::StreamContainerStatsRequest>,
+    ) -> Result<Response<Self::StreamContainerStatsStream>, Status> {
+        Err(not_implemented("StreamContainerStats"))
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        _request: Request<api::PodSandboxStatsRequest>,
+    ) -> Result<Response<api::PodSandboxStatsResponse>, Status> {
+        Err(not_implemented("PodSandboxStats"))
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        _request: Request<api::ListPodSandboxStatsRequest>,
+    ) -> Result<Response<api::ListPodSandboxStatsResponse>, Status> {
+        Err(not_implemented("ListPodSandboxStats"))
+    }
+
+    type StreamPodSandboxStatsStream = BoxStream<api::StreamPodSandboxStatsResponse>;
+
+    async fn stream_pod_sandbox_stats(
+        &self,
+        _request: Request<api::StreamPodSandboxStatsRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxStatsStream>, Status> {
+        Err(not_implemented("StreamPodSandboxStats"))
+    }
+
+    async fn checkpoint_container(
+        &self,
+        _request: Request<api::CheckpointContainerRequest>,
+    ) -> Result<Response<api::CheckpointContainerResponse>, Status> {
+        Err(not_implemented("CheckpointContainer"))
+    }
+
+    async fn checkpoint_pod(
+        &self,
+        _request: Request<api::CheckpointPodRequest>,
+    ) -> Result<Response<api::CheckpointPodResponse>, Status> {
+        Err(not_implemented("CheckpointPod"))
+    }
+
+    async fn restore_pod(
+        &self,
+        _request: Request<api::RestorePodRequest>,
+    ) -> Result<Response<api::RestorePodResponse>, Status> {
+        Err(not_implemented("RestorePod"))
+    }
+
+    type GetContainerEventsStream = BoxStream<api::ContainerEventResponse>;
+
+    async fn get_container_events(
+        &self,
+        _request: Request<api::GetEventsRequest>,
+    ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
+        Err(not_implemented("GetContainerEvents"))
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _request: Request<api::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<api::ListMetricDescriptorsResponse>, Status> {
+        Err(not_implemented("ListMetricDescriptors"))
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _request: Request<api::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<api::ListPodSandboxMetricsResponse>, Status> {
+        Err(not_implemented("ListPodSandboxMetrics"))
+    }
+
+    type StreamPodSandboxMetricsStream = BoxStream<api::StreamPodSandboxMetricsResponse>;
+
+    async fn stream_pod_sandbox_metrics(
+        &self,
+        _request: Request<api::StreamPodSandboxMetricsRequest>,
+    ) -> Result<Response<Self::StreamPodSandboxMetricsStream>, Status> {
+        Err(not_implemented("StreamPodSandboxMetrics"))
+    }
+
+    async fn update_pod_sandbox_resources(
+        &self,
+        _request: Request<api::UpdatePodSandboxResourcesRequest>,
+    ) -> Result<Response<api::UpdatePodSandboxResourcesResponse>, Status> {
+        Err(not_implemented("UpdatePodSandboxResources"))
+    }
+}
