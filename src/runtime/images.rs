@@ -82,15 +82,14 @@ impl Runtime {
         };
         match self.docker().remove_image(&id).await {
             Ok(()) => Ok(()),
-            // A racing removal can make Docker answer "conflict"; if the image
-            // is gone by now, the caller got what it asked for.
-            Err(e @ Error::FailedPrecondition(_)) => {
-                match self.docker().inspect_image(&id).await? {
-                    None => Ok(()),
-                    Some(_) => Err(e.context(format!("removing image {image}"))),
-                }
-            }
-            Err(e) => Err(e.context(format!("removing image {image}"))),
+            Err(e @ Error::DockerUnavailable(_)) => Err(e),
+            // A racing removal makes Docker answer "conflict" or "unrecognized
+            // image ID"; if the image is gone now, the caller got what it
+            // asked for.
+            Err(e) => match self.docker().inspect_image(&id).await? {
+                None => Ok(()),
+                Some(_) => Err(e.context(format!("removing image {image}"))),
+            },
         }
     }
 

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio_stream::wrappers::UnixListenerStream;
+use tonic::codegen::http;
 use tonic::transport::Server;
 
 use crate::api::image_service_server::ImageServiceServer;
@@ -41,6 +42,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
+        .layer(tower::util::MapResponseLayer::new(size_limit_status))
         .add_service(runtime_service)
         .add_service(image_service)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
@@ -75,6 +77,24 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     };
     let _ = std::fs::remove_file(&config.socket_path);
     result
+}
+
+/// tonic reports an oversized request as OutOfRange; gRPC (and kubelet's
+/// Go client) use ResourceExhausted for it. The decode error is a
+/// trailers-only response, so the status sits in the headers.
+fn size_limit_status<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| m.contains("message%20length%20too%20large") || m.contains("message length too large"));
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
 }
 
 fn flatten(

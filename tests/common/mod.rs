@@ -1,0 +1,377 @@
+//! Shared fixtures for the integration tests: the real docker-cri binary on
+//! a temporary socket, a CRI client, locally built test images, a loopback
+//! registry. Everything is uniquely named and cleaned up on drop, so a daemon
+//! with leftovers never breaks a test.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
+};
+use docker_cri::api::image_service_client::ImageServiceClient;
+use docker_cri::api::runtime_service_client::RuntimeServiceClient;
+use docker_cri::client;
+use futures_util::StreamExt;
+use tonic::transport::Channel;
+
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The Docker daemon, or a panic that says what is missing.
+pub async fn docker() -> Docker {
+    let fail = |why: String| -> ! {
+        panic!(
+            "these tests need a running Docker daemon at {DOCKER_SOCKET} ({why}); \
+             start dockerd, or run ./scripts/test.sh which does"
+        )
+    };
+    let docker = Docker::connect_with_unix(DOCKER_SOCKET, 120, bollard::API_DEFAULT_VERSION)
+        .unwrap_or_else(|e| fail(e.to_string()))
+        .negotiate_version()
+        .await
+        .unwrap_or_else(|e| fail(e.to_string()));
+    docker.ping().await.unwrap_or_else(|e| fail(e.to_string()));
+    docker
+}
+
+/// A running docker-cri process.
+pub struct Server {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub async fn start(extra: &[&str]) -> Server {
+        Self::start_with_docker(DOCKER_SOCKET, extra).await
+    }
+
+    pub async fn start_with_docker(docker_socket: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let log = dir.path().join("docker-cri.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
+            .arg("--container-runtime-endpoint")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--docker-endpoint")
+            .arg(format!("unix://{docker_socket}"))
+            .arg("--root-directory")
+            .arg(dir.path().join("root"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawning docker-cri");
+        let mut server = Server {
+            child,
+            dir,
+            socket,
+            log,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("docker-cri exited early ({status}): {}", self.log_text());
+            }
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("docker-cri did not listen in time: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        client::connect(&self.socket).await.unwrap()
+    }
+
+    pub async fn runtime(&self) -> RuntimeServiceClient<Channel> {
+        client::runtime_client(self.channel().await)
+    }
+
+    pub async fn images(&self) -> ImageServiceClient<Channel> {
+        client::image_client(self.channel().await)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "docker-cri ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Docker image built for one test, removed on drop.
+pub struct TestImage {
+    pub name: String,
+    pub id: String,
+}
+
+impl TestImage {
+    /// A `FROM scratch` image with busybox-static and an optional `USER`.
+    pub async fn busybox(user: Option<&str>) -> TestImage {
+        let busybox = std::fs::read("/bin/busybox").expect(
+            "/bin/busybox is missing: install Debian's busybox-static (scripts/test.sh does)",
+        );
+        let mut dockerfile = String::from(
+            "FROM scratch\nCOPY busybox /bin/busybox\n\
+             RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        );
+        if let Some(user) = user {
+            dockerfile.push_str(&format!("USER {user}\n"));
+        }
+        dockerfile.push_str(&format!("LABEL docker-cri-test=\"{}\"\n", unique("label")));
+        let name = format!("docker-cri-test/{}:t1", unique("img"));
+        let id = build(&name, &dockerfile, &[("busybox", &busybox, 0o755)]).await;
+        TestImage { name, id }
+    }
+
+    pub async fn tag(&self, name: &str) {
+        let (repo, tag) = name.rsplit_once(':').unwrap();
+        docker()
+            .await
+            .tag_image(
+                &self.id,
+                Some(TagImageOptionsBuilder::new().repo(repo).tag(tag).build()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        let id = self.id.clone();
+        // Drop cannot be async; a short-lived runtime on another thread is fine.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let docker = docker().await;
+                let _ = docker
+                    .remove_image(
+                        &id,
+                        Some(RemoveImageOptionsBuilder::new().force(true).build()),
+                        None,
+                    )
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Builds an image from a Dockerfile and files, returning its ID.
+pub async fn build(name: &str, dockerfile: &str, files: &[(&str, &[u8], u32)]) -> String {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_cksum();
+        tar.append_data(&mut h, path, data).unwrap();
+    };
+    add("Dockerfile", dockerfile.as_bytes(), 0o644);
+    for (path, data, mode) in files {
+        add(path, data, *mode);
+    }
+    let context = tar.into_inner().unwrap();
+    let docker = docker().await;
+    let options = BuildImageOptionsBuilder::new().t(name).rm(true).build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.unwrap_or_else(|e| panic!("building {name}: {e}"));
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            panic!("building {name}: {err}");
+        }
+    }
+    docker.inspect_image(name).await.unwrap().id.unwrap()
+}
+
+pub async fn remove_image_quietly(name: &str) {
+    let _ = docker()
+        .await
+        .remove_image(
+            name,
+            Some(RemoveImageOptionsBuilder::new().force(true).build()),
+            None,
+        )
+        .await;
+}
+
+pub async fn image_exists(name: &str) -> bool {
+    docker().await.inspect_image(name).await.is_ok()
+}
+
+/// Debian's docker-registry on a free loopback port, optionally behind
+/// htpasswd auth. Docker treats 127.0.0.0/8 registries as insecure (plain
+/// HTTP) by default, so no TLS is needed.
+pub struct Registry {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub host: String,
+    pub credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    pub async fn start(with_auth: bool) -> Registry {
+        let binary = Path::new("/usr/bin/docker-registry");
+        assert!(
+            binary.exists(),
+            "{} is missing: install Debian's docker-registry (scripts/test.sh does)",
+            binary.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {host}\n",
+            dir.path().join("data").display()
+        );
+        let credentials = with_auth.then(|| ("tester".to_string(), unique("pw")));
+        if let Some((user, password)) = &credentials {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd is missing: install apache2-utils (scripts/test.sh does)");
+            assert!(out.status.success());
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::File::create(&config_path)
+            .unwrap()
+            .write_all(config.as_bytes())
+            .unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start on {host}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Registry {
+            child,
+            _dir: dir,
+            host,
+            credentials,
+        }
+    }
+
+    /// Pushes a local image to `<host>/<path>` and drops the local tag.
+    pub async fn push(&self, image: &TestImage, path_and_tag: &str) -> String {
+        let target = format!("{}/{path_and_tag}", self.host);
+        image.tag(&target).await;
+        let (repo, tag) = target.rsplit_once(':').unwrap();
+        // Docker 20.10 wants an X-Registry-Auth header on push even when
+        // the registry is anonymous.
+        let creds = Some(bollard::auth::DockerCredentials {
+            username: self.credentials.as_ref().map(|c| c.0.clone()),
+            password: self.credentials.as_ref().map(|c| c.1.clone()),
+            serveraddress: Some(self.host.clone()),
+            ..Default::default()
+        });
+        let docker = docker().await;
+        let mut stream = docker.push_image(
+            repo,
+            Some(PushImageOptionsBuilder::new().tag(tag).build()),
+            creds,
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.unwrap_or_else(|e| panic!("pushing {target}: {e}"));
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                panic!("pushing {target}: {err}");
+            }
+        }
+        docker
+            .remove_image(&target, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .await
+            .unwrap();
+        target
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn image_spec(name: &str) -> Option<docker_cri::api::ImageSpec> {
+    Some(docker_cri::api::ImageSpec {
+        image: name.to_string(),
+        ..Default::default()
+    })
+}
