@@ -219,7 +219,9 @@ async fn concurrent_removals_all_succeed() {
         })
         .collect();
     for task in tasks {
-        task.await.unwrap().expect("every concurrent removal succeeds");
+        task.await
+            .unwrap()
+            .expect("every concurrent removal succeeds");
     }
     assert!(!image_exists(&image.id).await);
 }
@@ -248,7 +250,10 @@ async fn pull_from_local_registry_yields_one_id_per_image() {
         .into_inner()
         .image_ref;
     assert_eq!(first, image.id, "pull returns the image ID");
-    assert_eq!(first, second, "one image, one identifier, whatever the name");
+    assert_eq!(
+        first, second,
+        "one image, one identifier, whatever the name"
+    );
 
     let status = images
         .image_status(status_req(&untagged))
@@ -291,11 +296,16 @@ async fn authenticated_pull() {
     let registry = Registry::start(true).await;
     let (user, password) = registry.credentials.clone().unwrap();
     let image = TestImage::busybox(None).await;
-    let target = registry.push(&image, &format!("{}:v1", unique("private"))).await;
+    let target = registry
+        .push(&image, &format!("{}:v1", unique("private")))
+        .await;
     let server = Server::start(&["--log-level", "trace"]).await;
     let mut images = server.images().await;
 
-    let anonymous = images.pull_image(pull_req(&target, None)).await.unwrap_err();
+    let anonymous = images
+        .pull_image(pull_req(&target, None))
+        .await
+        .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
 
     let wrong = images
@@ -391,7 +401,10 @@ async fn image_fs_info_is_measured_and_cached() {
         .unwrap()
         .into_inner();
     let fs = &first.image_filesystems[0];
-    assert!(fs.used_bytes.unwrap().value > 1_000_000, "busybox is counted");
+    assert!(
+        fs.used_bytes.unwrap().value > 1_000_000,
+        "busybox is counted"
+    );
     assert!(fs.inodes_used.unwrap().value > 0);
     assert!(!fs.fs_id.as_ref().unwrap().mountpoint.is_empty());
     assert_eq!(first.container_filesystems.len(), 1);
@@ -403,8 +416,7 @@ async fn image_fs_info_is_measured_and_cached() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        second.image_filesystems[0].timestamp,
-        fs.timestamp,
+        second.image_filesystems[0].timestamp, fs.timestamp,
         "no new walk per call"
     );
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -422,9 +434,21 @@ async fn bad_image_requests_are_invalid_argument() {
     assert_eq!(missing_spec.code(), Code::InvalidArgument);
     assert!(missing_spec.message().contains("image"));
 
-    for name in ["", "UPPER/case", "a b", "busybox:", "x@sha256:12", "../../etc/passwd", "x?y=1"] {
+    for name in [
+        "",
+        "UPPER/case",
+        "a b",
+        "busybox:",
+        "x@sha256:12",
+        "../../etc/passwd",
+        "x?y=1",
+    ] {
         let pull = images.pull_image(pull_req(name, None)).await.unwrap_err();
-        assert_eq!(pull.code(), Code::InvalidArgument, "pull {name:?}: {pull:?}");
+        assert_eq!(
+            pull.code(),
+            Code::InvalidArgument,
+            "pull {name:?}: {pull:?}"
+        );
         let status = images.image_status(status_req(name)).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "status {name:?}");
         let remove = images.remove_image(remove_req(name)).await.unwrap_err();
@@ -461,10 +485,9 @@ async fn bad_image_requests_are_invalid_argument() {
 
     // Over kubelet's 16 MiB limit.
     let huge = "a".repeat(17 * 1024 * 1024);
-    let mut unlimited = docker_cri::api::image_service_client::ImageServiceClient::new(
-        server.channel().await,
-    )
-    .max_encoding_message_size(64 * 1024 * 1024);
+    let mut unlimited =
+        docker_cri::api::image_service_client::ImageServiceClient::new(server.channel().await)
+            .max_encoding_message_size(64 * 1024 * 1024);
     let too_big = unlimited.image_status(status_req(&huge)).await.unwrap_err();
     assert!(
         too_big.code() == Code::ResourceExhausted,

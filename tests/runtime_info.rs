@@ -44,8 +44,15 @@ async fn status_ready_with_handlers_and_verbose_info() {
         let c = conditions.iter().find(|c| c.r#type == kind).unwrap();
         assert!(c.status, "{kind} is true");
     }
-    let names: Vec<&str> = resp.runtime_handlers.iter().map(|h| h.name.as_str()).collect();
-    assert_eq!(names[0], "", "the default runtime is the empty-name handler");
+    let names: Vec<&str> = resp
+        .runtime_handlers
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        names[0], "",
+        "the default runtime is the empty-name handler"
+    );
     for runtime in info.runtimes.unwrap().keys() {
         assert!(names.contains(&runtime.as_str()), "{runtime} listed");
     }
@@ -167,9 +174,11 @@ async fn docker_down_means_not_ready_and_unavailable_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let proxy_path = dir.path().join("docker.sock");
     let mut proxy = DockerProxy::start(&proxy_path);
-    let server =
-        Server::start_with_docker(proxy_path.to_str().unwrap(), &["--runtime-request-timeout", "5s"])
-            .await;
+    let server = Server::start_with_docker(
+        proxy_path.to_str().unwrap(),
+        &["--runtime-request-timeout", "5s"],
+    )
+    .await;
     let mut runtime = server.runtime().await;
     let mut images = server.images().await;
     let ready = |s: &api::StatusResponse| {
@@ -182,12 +191,20 @@ async fn docker_down_means_not_ready_and_unavailable_then_recovers() {
             .unwrap()
             .clone()
     };
-    let status = runtime.status(api::StatusRequest::default()).await.unwrap().into_inner();
+    let status = runtime
+        .status(api::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ready(&status).status);
 
     proxy.stop();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let status = runtime.status(api::StatusRequest::default()).await.unwrap().into_inner();
+    let status = runtime
+        .status(api::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let condition = ready(&status);
     assert!(!condition.status, "not ready while Docker is away");
     assert!(!condition.reason.is_empty());
@@ -197,11 +214,18 @@ async fn docker_down_means_not_ready_and_unavailable_then_recovers() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    let err = runtime.version(api::VersionRequest::default()).await.unwrap_err();
+    let err = runtime
+        .version(api::VersionRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
 
     let _proxy = DockerProxy::start(&proxy_path);
-    let status = runtime.status(api::StatusRequest::default()).await.unwrap().into_inner();
+    let status = runtime
+        .status(api::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ready(&status).status, "ready again once Docker is back");
     images
         .list_images(api::ListImagesRequest::default())

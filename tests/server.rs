@@ -11,7 +11,11 @@ use docker_cri::api;
 #[tokio::test]
 async fn socket_is_0660_and_removed_on_sigterm() {
     let mut server = Server::start(&[]).await;
-    let mode = std::fs::metadata(&server.socket).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&server.socket)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o660);
     let status = server.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
@@ -73,11 +77,23 @@ fn invalid_settings_fail_at_startup_naming_the_setting() {
     let unknown_key = dir.path().join("unknown.toml");
     std::fs::write(&unknown_key, "no_such_setting = 1\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--runtime-request-timeout".into(), "soon".into()], "runtime-request-timeout"),
-        (vec!["--docker-endpoint".into(), "tcp://1.2.3.4:2375".into()], "docker-endpoint"),
+        (
+            vec!["--runtime-request-timeout".into(), "soon".into()],
+            "runtime-request-timeout",
+        ),
+        (
+            vec!["--docker-endpoint".into(), "tcp://1.2.3.4:2375".into()],
+            "docker-endpoint",
+        ),
         (vec!["--log-level".into(), "chatty".into()], "log-level"),
-        (vec!["--config".into(), bad_file.display().to_string()], "runtime-request-timeout"),
-        (vec!["--config".into(), unknown_key.display().to_string()], "no_such_setting"),
+        (
+            vec!["--config".into(), bad_file.display().to_string()],
+            "runtime-request-timeout",
+        ),
+        (
+            vec!["--config".into(), unknown_key.display().to_string()],
+            "no_such_setting",
+        ),
     ];
     for (args, setting) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
@@ -97,7 +113,11 @@ async fn pause_image_subcommand_builds_offline() {
         .args(["pause-image", "--tag", &tag])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let docker = common::docker().await;
     let image = docker.inspect_image(&tag).await.unwrap();

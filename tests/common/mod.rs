@@ -310,7 +310,10 @@ impl Registry {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start on {host}");
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on {host}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Registry {
@@ -347,7 +350,11 @@ impl Registry {
             }
         }
         docker
-            .remove_image(&target, None::<bollard::query_parameters::RemoveImageOptions>, None)
+            .remove_image(
+                &target,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
             .await
             .unwrap();
         target
