@@ -60,6 +60,11 @@ pub struct Cli {
     )]
     pub root_directory: Option<PathBuf>,
 
+    /// Docker network for pod sandboxes: `bridge`, `none`, or the name of a
+    /// user-defined Docker network.
+    #[arg(long, global = true, value_name = "NETWORK")]
+    pub sandbox_network: Option<String>,
+
     /// Address of the streaming (exec/attach/port-forward) server.
     #[arg(long, global = true, value_name = "ADDR")]
     pub streaming_bind_addr: Option<String>,
@@ -110,6 +115,7 @@ pub struct FileConfig {
     pub docker_endpoint: Option<String>,
     pub pod_infra_container_image: Option<String>,
     pub root_directory: Option<PathBuf>,
+    pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub shutdown_grace_period: Option<String>,
@@ -126,6 +132,7 @@ pub struct Config {
     pub docker_socket: PathBuf,
     pub pause_image: String,
     pub root_directory: PathBuf,
+    pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
     pub runtime_request_timeout: Duration,
     pub shutdown_grace_period: Duration,
@@ -185,6 +192,20 @@ impl Config {
         if !root_directory.is_absolute() {
             return Err(bad("root-directory", "must be an absolute path"));
         }
+        let sandbox_network = pick(&cli.sandbox_network, file.sandbox_network)
+            .unwrap_or_else(|| "bridge".to_string());
+        let network_ok = !sandbox_network.is_empty()
+            && sandbox_network != "host"
+            && !sandbox_network.starts_with("container:")
+            && sandbox_network
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !network_ok {
+            return Err(bad(
+                "sandbox-network",
+                format!("{sandbox_network:?} is not bridge, none or a Docker network name"),
+            ));
+        }
         let streaming = pick(&cli.streaming_bind_addr, file.streaming_bind_addr)
             .unwrap_or_else(|| "127.0.0.1:0".to_string());
         let streaming_bind_addr = streaming.parse::<SocketAddr>().map_err(|e| {
@@ -206,6 +227,7 @@ impl Config {
             docker_socket: unix_path("docker-endpoint", &docker)?,
             pause_image,
             root_directory,
+            sandbox_network,
             streaming_bind_addr,
             runtime_request_timeout: duration(
                 "runtime-request-timeout",
@@ -330,6 +352,8 @@ mod tests {
                 "pod-infra-container-image",
             ),
             (&["--root-directory", "rel/dir"], "root-directory"),
+            (&["--sandbox-network", "host"], "sandbox-network"),
+            (&["--sandbox-network", "a b"], "sandbox-network"),
         ];
         for (args, setting) in cases {
             let err = Config::load(&cli(args)).unwrap_err();

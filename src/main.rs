@@ -21,12 +21,12 @@ async fn main() -> ExitCode {
     logging::init(&config.log_level, config.log_format);
     let result = match cli.command {
         None | Some(Command::Serve) => server::serve(config, server::shutdown_signal()).await,
-        Some(Command::PauseImage { tag }) => {
-            let runtime = Runtime::new(Arc::new(config));
-            runtime.build_pause_image(tag.as_deref()).await.map(|id| {
+        Some(Command::PauseImage { tag }) => match Runtime::new(Arc::new(config)) {
+            Ok(runtime) => runtime.build_pause_image(tag.as_deref()).await.map(|id| {
                 println!("{id}");
-            })
-        }
+            }),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

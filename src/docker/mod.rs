@@ -1,6 +1,7 @@
 //! The Docker Engine client: a lazily connected, version-negotiated bollard
 //! handle with a per-call timeout. Nothing in here knows about gRPC.
 
+pub mod containers;
 mod error;
 pub mod images;
 pub mod system;

@@ -6,3 +6,7 @@ pub mod duration;
 pub mod image;
 pub mod image_ref;
 pub mod info;
+pub mod labels;
+pub mod sandbox;
+pub mod security;
+pub mod time;

@@ -1,10 +1,13 @@
 //! The runtime: CRI operations carried out on Docker. The gRPC adapters in
 //! `server/` call into this; it calls `docker/` and the pure `mapping/`.
 
+pub mod checkpoint;
 mod fs_usage;
+pub mod host;
 mod images;
 mod info;
 pub mod pause_image;
+mod sandbox;
 
 use std::sync::Arc;
 
@@ -12,7 +15,10 @@ use tokio::sync::RwLock;
 
 use crate::config::Config;
 use crate::docker::DockerClient;
+use crate::error::Result;
 use crate::mapping::image::PinnedImages;
+use checkpoint::CheckpointStore;
+use host::KeyedLocks;
 
 pub use fs_usage::FsUsageSampler;
 
@@ -23,22 +29,46 @@ pub struct Runtime {
     fs_usage: FsUsageSampler,
     /// Set by kubelet through UpdateRuntimeConfig; used by pod networking.
     pod_cidr: RwLock<String>,
+    checkpoints: CheckpointStore,
+    /// Serialises RunPodSandbox per sandbox name.
+    sandbox_name_locks: KeyedLocks,
+    /// The lowest oom_score_adj the host allows (see `host::min_oom_score_adj`).
+    min_oom_score_adj: i64,
 }
 
 impl Runtime {
-    pub fn new(config: Arc<Config>) -> Self {
+    /// Opens docker-cri's state under the root directory; does not contact
+    /// Docker.
+    pub fn new(config: Arc<Config>) -> Result<Self> {
+        let checkpoints = CheckpointStore::open(&config.root_directory)?;
+        let min_oom_score_adj = host::min_oom_score_adj();
+        if min_oom_score_adj > crate::mapping::sandbox::PAUSE_OOM_SCORE_ADJ {
+            tracing::warn!(
+                min_oom_score_adj,
+                "this host does not allow lowering oom_score_adj (no CAP_SYS_RESOURCE); \
+                 negative OOM scores for pause and app containers are clamped to {min_oom_score_adj}"
+            );
+        }
         let docker = Arc::new(DockerClient::new(
             &config.docker_socket,
             config.runtime_request_timeout,
         ));
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
-        Runtime {
+        Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             config,
             docker,
             fs_usage,
             pod_cidr: RwLock::new(String::new()),
-        }
+            checkpoints,
+            sandbox_name_locks: KeyedLocks::default(),
+            min_oom_score_adj,
+        })
+    }
+
+    /// An OOM score the host can actually apply.
+    pub fn clamp_oom_score_adj(&self, wanted: i64) -> i64 {
+        wanted.clamp(self.min_oom_score_adj, 1000)
     }
 
     pub fn config(&self) -> &Config {

@@ -32,7 +32,7 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Arc::new(config);
     let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
-    let runtime = Arc::new(Runtime::new(config.clone()));
+    let runtime = Arc::new(Runtime::new(config.clone())?);
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);

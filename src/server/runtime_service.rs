@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
-use super::rpc::handle;
+use super::rpc::{handle, required};
 use super::status::not_implemented;
 use crate::api::{self, runtime_service_server::RuntimeService};
 use crate::runtime::Runtime;
@@ -86,37 +86,92 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn run_pod_sandbox(
         &self,
-        _request: Request<api::RunPodSandboxRequest>,
+        request: Request<api::RunPodSandboxRequest>,
     ) -> Result<Response<api::RunPodSandboxResponse>, Status> {
-        Err(not_implemented("RunPodSandbox"))
+        let req = request.get_ref();
+        let meta = req.config.as_ref().and_then(|c| c.metadata.as_ref());
+        let span = info_span!(
+            "RunPodSandbox",
+            pod = meta.map_or("", |m| m.name.as_str()),
+            namespace = meta.map_or("", |m| m.namespace.as_str()),
+            uid = meta.map_or("", |m| m.uid.as_str()),
+            attempt = meta.map_or(0, |m| m.attempt),
+            handler = req.runtime_handler.as_str(),
+        );
+        tracing::trace!(parent: &span, request = ?req, "request");
+        handle("RunPodSandbox", span, request.metadata(), async {
+            let config = required(&req.config, "config")?;
+            let pod_sandbox_id = self
+                .runtime
+                .run_pod_sandbox(config, &req.runtime_handler)
+                .await?;
+            Ok(api::RunPodSandboxResponse { pod_sandbox_id })
+        })
+        .await
     }
 
     async fn stop_pod_sandbox(
         &self,
-        _request: Request<api::StopPodSandboxRequest>,
+        request: Request<api::StopPodSandboxRequest>,
     ) -> Result<Response<api::StopPodSandboxResponse>, Status> {
-        Err(not_implemented("StopPodSandbox"))
+        let id = request.get_ref().pod_sandbox_id.clone();
+        let span = info_span!("StopPodSandbox", sandbox = %id);
+        handle("StopPodSandbox", span, request.metadata(), async {
+            self.runtime.stop_pod_sandbox(&id).await?;
+            Ok(api::StopPodSandboxResponse {})
+        })
+        .await
     }
 
     async fn remove_pod_sandbox(
         &self,
-        _request: Request<api::RemovePodSandboxRequest>,
+        request: Request<api::RemovePodSandboxRequest>,
     ) -> Result<Response<api::RemovePodSandboxResponse>, Status> {
-        Err(not_implemented("RemovePodSandbox"))
+        let id = request.get_ref().pod_sandbox_id.clone();
+        let span = info_span!("RemovePodSandbox", sandbox = %id);
+        handle("RemovePodSandbox", span, request.metadata(), async {
+            self.runtime.remove_pod_sandbox(&id).await?;
+            Ok(api::RemovePodSandboxResponse {})
+        })
+        .await
     }
 
     async fn pod_sandbox_status(
         &self,
-        _request: Request<api::PodSandboxStatusRequest>,
+        request: Request<api::PodSandboxStatusRequest>,
     ) -> Result<Response<api::PodSandboxStatusResponse>, Status> {
-        Err(not_implemented("PodSandboxStatus"))
+        let req = request.get_ref();
+        let span = info_span!("PodSandboxStatus", sandbox = %req.pod_sandbox_id);
+        handle("PodSandboxStatus", span, request.metadata(), async {
+            let (status, info) = self
+                .runtime
+                .pod_sandbox_status(&req.pod_sandbox_id, req.verbose)
+                .await?;
+            Ok(api::PodSandboxStatusResponse {
+                status: Some(status),
+                info,
+                containers_statuses: Vec::new(),
+                timestamp: 0,
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox(
         &self,
-        _request: Request<api::ListPodSandboxRequest>,
+        request: Request<api::ListPodSandboxRequest>,
     ) -> Result<Response<api::ListPodSandboxResponse>, Status> {
-        Err(not_implemented("ListPodSandbox"))
+        let filter = request.get_ref().filter.clone();
+        handle(
+            "ListPodSandbox",
+            info_span!("ListPodSandbox"),
+            request.metadata(),
+            async {
+                let items = self.runtime.list_pod_sandbox(filter.as_ref()).await?;
+                Ok(api::ListPodSandboxResponse { items })
+            },
+        )
+        .await
     }
 
     type StreamPodSandboxesStream = BoxStream<api::StreamPodSandboxesResponse>;

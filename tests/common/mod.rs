@@ -230,7 +230,13 @@ pub async fn build(name: &str, dockerfile: &str, files: &[(&str, &[u8], u32)]) -
     }
     let context = tar.into_inner().unwrap();
     let docker = docker().await;
-    let options = BuildImageOptionsBuilder::new().t(name).rm(true).build();
+    // No cache: concurrent tests removing their images would otherwise prune
+    // intermediate layers another build is reusing.
+    let options = BuildImageOptionsBuilder::new()
+        .t(name)
+        .rm(true)
+        .nocache(true)
+        .build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         let info = item.unwrap_or_else(|e| panic!("building {name}: {e}"));

@@ -1,0 +1,27 @@
+//! RemovePodSandbox: force-remove the pod's containers and the pause
+//! container, and forget the sandbox. Idempotent, also when concurrent.
+
+use futures_util::future::join_all;
+
+use crate::error::Result;
+use crate::runtime::Runtime;
+
+impl Runtime {
+    pub async fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
+        let Some(sandbox) = self.find_sandbox(id).await? else {
+            return Ok(());
+        };
+        let id = sandbox.id().to_string();
+        let containers = self.sandbox_container_ids(&id).await?;
+        for r in join_all(containers.iter().map(|c| self.docker().remove_container(c))).await {
+            r.map_err(|e| e.context("removing a container of the pod"))?;
+        }
+        self.docker()
+            .remove_container(&id)
+            .await
+            .map_err(|e| e.context("removing the pause container"))?;
+        self.checkpoints.remove(&id)?;
+        tracing::info!(sandbox = %id, "pod sandbox removed");
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! RunPodSandbox: create and start the pause container, checkpoint it and
+//! write the pod's resolv.conf. Any failure removes what was made.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::api;
+use crate::error::{Error, Result};
+use crate::mapping::image_ref::ImageRef;
+use crate::mapping::sandbox::{self as map, CgroupDriver, SandboxPlan};
+use crate::mapping::security::{Seccomp, seccomp_choice, seccomp_opt};
+use crate::runtime::Runtime;
+use crate::runtime::checkpoint::{CheckpointData, PortMappingRecord, SandboxCheckpoint};
+
+impl Runtime {
+    pub async fn run_pod_sandbox(
+        &self,
+        config: &api::PodSandboxConfig,
+        runtime_handler: &str,
+    ) -> Result<String> {
+        let meta = map::metadata(config)?;
+        let name = map::docker_name(meta);
+        // Validate everything that needs no I/O before touching Docker.
+        let resolv = map::resolv_conf(config.dns_config.as_ref())?;
+        let security = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref());
+        // The deprecated path field is still what older kubelets send.
+        #[allow(deprecated)]
+        let deprecated_path = security.map_or("", |s| s.seccomp_profile_path.as_str());
+        let seccomp = seccomp_choice(security.and_then(|s| s.seccomp.as_ref()), deprecated_path)?;
+        let profile = match &seccomp {
+            Seccomp::Localhost(path) => {
+                Some(tokio::fs::read_to_string(path).await.map_err(|e| {
+                    Error::invalid(format!("seccomp profile {path} cannot be read: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        let seccomp_opt = seccomp_opt(&seccomp, profile.as_deref())?;
+
+        let info = self.docker().info().await?;
+        let docker_runtime = match runtime_handler {
+            "" => None,
+            handler => {
+                let known = info
+                    .runtimes
+                    .as_ref()
+                    .is_some_and(|r| r.contains_key(handler));
+                if !known {
+                    let mut names: Vec<String> = info
+                        .runtimes
+                        .iter()
+                        .flat_map(|r| r.keys().cloned())
+                        .collect();
+                    names.sort();
+                    return Err(Error::not_found(format!(
+                        "runtime handler {handler:?} is not a Docker runtime on this host (have: {})",
+                        names.join(", ")
+                    )));
+                }
+                Some(handler)
+            }
+        };
+        let cgroup_driver = match info.cgroup_driver.map(|d| d.to_string()).as_deref() {
+            Some("systemd") => CgroupDriver::Systemd,
+            _ => CgroupDriver::Cgroupfs,
+        };
+        let created_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let plan = SandboxPlan {
+            config,
+            runtime_handler,
+            docker_runtime,
+            pause_image: &self.config().pause_image,
+            network: &self.config().sandbox_network,
+            cgroup_driver,
+            oom_score_adj: self.clamp_oom_score_adj(map::PAUSE_OOM_SCORE_ADJ),
+            seccomp_opt,
+            created_nanos,
+        };
+        let body = map::create_body(&plan)?;
+
+        let _guard = self.sandbox_name_locks.lock(&name).await;
+        self.ensure_pause_image().await?;
+        let id = self.create_sandbox_container(&name, body).await?;
+        if let Err(e) = self.finish_sandbox(&id, config, resolv.as_deref()).await {
+            tracing::warn!(sandbox = %id, error = %e, "RunPodSandbox failed; removing what it created");
+            let _ = self.docker().remove_container(&id).await;
+            let _ = self.checkpoints.remove(&id);
+            return Err(e);
+        }
+        tracing::info!(sandbox = %id, name, "pod sandbox running");
+        Ok(id)
+    }
+
+    async fn finish_sandbox(
+        &self,
+        id: &str,
+        config: &api::PodSandboxConfig,
+        resolv: Option<&str>,
+    ) -> Result<()> {
+        let meta = config.metadata.clone().unwrap_or_default();
+        let host_network = map::is_node(map::namespace_options(config).network);
+        let checkpoint = SandboxCheckpoint {
+            version: String::new(),
+            name: meta.name,
+            namespace: meta.namespace,
+            uid: meta.uid,
+            attempt: meta.attempt,
+            data: CheckpointData {
+                port_mappings: config
+                    .port_mappings
+                    .iter()
+                    .map(|p| PortMappingRecord {
+                        protocol: api::Protocol::try_from(p.protocol)
+                            .map(|p| p.as_str_name().to_lowercase())
+                            .unwrap_or_default(),
+                        container_port: p.container_port,
+                        host_port: p.host_port,
+                        host_ip: p.host_ip.clone(),
+                    })
+                    .collect(),
+                host_network,
+            },
+            config: map::config_summary(config),
+            checksum: 0,
+        };
+        self.checkpoints
+            .write(id, checkpoint)
+            .map_err(|e| e.context("writing the sandbox checkpoint"))?;
+        self.docker()
+            .start_container(id)
+            .await
+            .map_err(|e| e.context("starting the pause container"))?;
+        if let Some(content) = resolv {
+            self.write_resolv_conf(id, content)
+                .await
+                .map_err(|e| e.context("writing the pod's resolv.conf"))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the pause container. A leftover container of the same name
+    /// that is not running (a crash mid-way, an old attempt) is removed and
+    /// the create retried, as dockershim did; a running one is a duplicate.
+    async fn create_sandbox_container(
+        &self,
+        name: &str,
+        body: bollard::models::ContainerCreateBody,
+    ) -> Result<String> {
+        match self.docker().create_container(name, body.clone()).await {
+            Ok(id) => Ok(id),
+            Err(Error::FailedPrecondition(msg))
+                if msg.contains("already in use") || msg.contains("Conflict") =>
+            {
+                let existing = self.docker().inspect_container(name).await?;
+                if let Some(c) = existing {
+                    let id = c.id.clone().unwrap_or_default();
+                    if c.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                        return Err(Error::AlreadyExists(format!(
+                            "pod sandbox {name} is already running as {id}"
+                        )));
+                    }
+                    tracing::info!(name, stale = %id, "removing a stale container with the sandbox's name");
+                    self.docker().remove_container(&id).await?;
+                    let _ = self.checkpoints.remove(&id);
+                }
+                self.docker()
+                    .create_container(name, body)
+                    .await
+                    .map_err(|e| e.context("creating the pause container"))
+            }
+            Err(e) => Err(e.context("creating the pause container")),
+        }
+    }
+
+    async fn write_resolv_conf(&self, id: &str, content: &str) -> Result<()> {
+        let inspect = self
+            .docker()
+            .inspect_container(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pause container {id} vanished")))?;
+        let path = inspect
+            .resolv_conf_path
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::internal("Docker reported no resolv.conf path"))?;
+        tokio::fs::write(&path, content)
+            .await
+            .map_err(|e| Error::internal(format!("{path}: {e}")))
+    }
+
+    /// The sandbox image must be there; kubelet never pulls it. Pull it, and
+    /// when no registry answers, build docker-cri's own offline.
+    pub(crate) async fn ensure_pause_image(&self) -> Result<()> {
+        let image = &self.config().pause_image;
+        let reference = ImageRef::parse(image)?;
+        if self
+            .docker()
+            .inspect_image(&reference.normalized())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self.pull_image(image, None).await {
+            Ok(_) => Ok(()),
+            Err(pull_error) => {
+                tracing::warn!(image, error = %pull_error, "pulling the pause image failed; building it offline");
+                self.build_pause_image(None).await.map(|_| ()).map_err(|e| {
+                    e.context(format!(
+                        "the pause image {image} could not be pulled ({pull_error}) or built"
+                    ))
+                })
+            }
+        }
+    }
+}

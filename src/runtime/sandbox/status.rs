@@ -1,0 +1,44 @@
+//! PodSandboxStatus.
+
+use std::collections::HashMap;
+
+use super::SandboxRef;
+use crate::api;
+use crate::error::{Error, Result};
+use crate::mapping::sandbox::sandbox_status;
+use crate::runtime::Runtime;
+
+impl Runtime {
+    pub async fn pod_sandbox_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<(api::PodSandboxStatus, HashMap<String, String>)> {
+        let not_found = || Error::not_found(format!("pod sandbox {id:?} not found"));
+        let sandbox = self.find_sandbox(id).await?.ok_or_else(not_found)?;
+        let SandboxRef::Docker(_) = &sandbox else {
+            return Err(not_found());
+        };
+        let full_id = sandbox.id().to_string();
+        let inspect = self
+            .docker()
+            .inspect_container(&full_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let status = sandbox_status(&inspect);
+        let mut info = HashMap::new();
+        if verbose {
+            let checkpoint = self.checkpoints.get(&full_id);
+            let details = serde_json::json!({
+                "pid": inspect.state.as_ref().and_then(|s| s.pid),
+                "image": inspect.config.as_ref().and_then(|c| c.image.clone()),
+                "dockerName": inspect.name,
+                "networkMode": inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()),
+                "config": checkpoint.as_ref().map(|c| c.config.clone()),
+                "portMappings": checkpoint.as_ref().map(|c| serde_json::to_value(&c.data.port_mappings).unwrap_or_default()),
+            });
+            info.insert("info".to_string(), details.to_string());
+        }
+        Ok((status, info))
+    }
+}
