@@ -69,6 +69,21 @@ impl Server {
 
     pub async fn start_with_docker(docker_socket: &str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        Self::launch(dir, docker_socket, &root, extra).await
+    }
+
+    /// A server whose state directory outlives it (for restart tests).
+    pub async fn start_with_root(root: &Path, extra: &[&str]) -> Server {
+        Self::launch(tempfile::tempdir().unwrap(), DOCKER_SOCKET, root, extra).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        docker_socket: &str,
+        root: &Path,
+        extra: &[&str],
+    ) -> Server {
         let socket = dir.path().join("cri.sock");
         let log = dir.path().join("docker-cri.log");
         let child = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
@@ -77,7 +92,7 @@ impl Server {
             .arg("--docker-endpoint")
             .arg(format!("unix://{docker_socket}"))
             .arg("--root-directory")
-            .arg(dir.path().join("root"))
+            .arg(root)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -125,6 +140,12 @@ impl Server {
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// SIGKILL: a crash, as far as docker-cri can tell.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait for the exit status.
@@ -387,4 +408,134 @@ pub fn image_spec(name: &str) -> Option<docker_cri::api::ImageSpec> {
         image: name.to_string(),
         ..Default::default()
     })
+}
+
+/// Removes every Docker container of a pod (by its UID label) on drop, so a
+/// failed test leaves nothing running.
+pub struct PodCleanup(pub String);
+
+impl Drop for PodCleanup {
+    fn drop(&mut self) {
+        let uid = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let docker = docker().await;
+                for c in
+                    containers_with_label(&docker, &format!("io.kubernetes.pod.uid={uid}")).await
+                {
+                    let _ = docker
+                        .remove_container(
+                            &c,
+                            Some(
+                                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                                    .force(true)
+                                    .build(),
+                            ),
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub async fn containers_with_label(docker: &Docker, label: &str) -> Vec<String> {
+    let filters = std::collections::HashMap::from([("label", vec![label.to_string()])]);
+    docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+/// Starts a busybox helper container that joins the sandbox's network and
+/// IPC namespaces (as an app container will) running `script`; returns its ID.
+pub async fn start_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> String {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    let docker = docker().await;
+    let name = unique("helper");
+    let body = ContainerCreateBody {
+        image: Some(image.id.clone()),
+        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{sandbox_id}")),
+            ipc_mode: Some(format!("container:{sandbox_id}")),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(&name)
+                    .build(),
+            ),
+            body,
+        )
+        .await
+        .unwrap()
+        .id;
+    docker
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .unwrap();
+    id
+}
+
+pub async fn force_remove(id: &str) {
+    let _ = docker()
+        .await
+        .remove_container(
+            id,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await;
+}
+
+/// Runs `script` in a helper container in the pod and returns its output.
+pub async fn run_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> String {
+    let docker = docker().await;
+    let id = start_in_pod(image, sandbox_id, script).await;
+    let mut wait =
+        docker.wait_container(&id, None::<bollard::query_parameters::WaitContainerOptions>);
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(_r) = wait.next().await {}
+    })
+    .await;
+    let mut logs = docker.logs(
+        &id,
+        Some(
+            bollard::query_parameters::LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = logs.next().await {
+        out.push_str(&chunk.to_string());
+    }
+    force_remove(&id).await;
+    assert!(waited.is_ok(), "helper did not finish: {out}");
+    out
 }
