@@ -728,3 +728,128 @@ async fn bad_sandbox_configs_are_refused_and_leave_nothing() {
     // The server is alive after all of it.
     list(&mut rt, None).await;
 }
+
+#[tokio::test]
+async fn user_defined_and_none_networks() {
+    let docker = docker().await;
+    let network = unique("dcri-net");
+    docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let custom = Server::start(&["--sandbox-network", &network]).await;
+    let mut rt = custom.runtime().await;
+    let (config, _c1) = pod_config("usernet");
+    let id = run(&mut rt, &config).await.unwrap();
+    let s = status(&mut rt, &id).await.unwrap().status.unwrap();
+    let ip = s.network.unwrap().ip;
+    let inspect = docker
+        .inspect_network(
+            &network,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    let attached = inspect.containers.unwrap_or_default();
+    assert!(
+        attached.contains_key(&id),
+        "pause container joined {network}"
+    );
+    assert!(!ip.is_empty());
+    remove(&mut rt, &id).await.unwrap();
+    let _ = docker.remove_network(&network).await;
+
+    let none = Server::start(&["--sandbox-network", "none"]).await;
+    let mut rt = none.runtime().await;
+    let (config, _c2) = pod_config("nonet");
+    let id = run(&mut rt, &config).await.unwrap();
+    let s = status(&mut rt, &id).await.unwrap().status.unwrap();
+    assert_eq!(s.network.unwrap_or_default().ip, "");
+    assert_eq!(s.state, ready());
+    remove(&mut rt, &id).await.unwrap();
+}
+
+#[tokio::test]
+async fn sandbox_security_context() {
+    let server = Server::start(&[]).await;
+    let mut rt = server.runtime().await;
+    let (mut config, _cleanup) = pod_config("secctx");
+    let sc = config
+        .linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default);
+    sc.run_as_user = Some(api::Int64Value { value: 65534 });
+    sc.run_as_group = Some(api::Int64Value { value: 65534 });
+    sc.readonly_rootfs = true;
+    sc.supplemental_groups = vec![1234];
+    sc.seccomp = Some(api::SecurityProfile {
+        profile_type: api::security_profile::ProfileType::Unconfined as i32,
+        localhost_ref: String::new(),
+    });
+    let id = run(&mut rt, &config).await.unwrap();
+    let c = docker().await.inspect_container(&id, None).await.unwrap();
+    assert_eq!(c.config.unwrap().user.as_deref(), Some("65534:65534"));
+    let hc = c.host_config.unwrap();
+    assert_eq!(hc.readonly_rootfs, Some(true));
+    assert_eq!(hc.group_add, Some(vec!["1234".to_string()]));
+    assert!(
+        hc.security_opt
+            .unwrap()
+            .contains(&"seccomp=unconfined".to_string())
+    );
+    assert_eq!(c.state.unwrap().running, Some(true));
+    remove(&mut rt, &id).await.unwrap();
+}
+
+/// Privileged sandboxes work on a normal host. Where root lacks the needed
+/// capabilities (as in some CI sandboxes) the start fails: then the error
+/// must name the step and nothing may be left behind.
+#[tokio::test]
+async fn privileged_sandbox_or_a_clean_failure() {
+    let server = Server::start(&[]).await;
+    let mut rt = server.runtime().await;
+    let (mut config, _cleanup) = pod_config("priv");
+    config
+        .linux
+        .get_or_insert_with(Default::default)
+        .security_context
+        .get_or_insert_with(Default::default)
+        .privileged = true;
+    let uid = config.metadata.as_ref().unwrap().uid.clone();
+    match run(&mut rt, &config).await {
+        Ok(id) => {
+            let hc = docker()
+                .await
+                .inspect_container(&id, None)
+                .await
+                .unwrap()
+                .host_config
+                .unwrap();
+            assert_eq!(hc.privileged, Some(true));
+            remove(&mut rt, &id).await.unwrap();
+        }
+        Err(e) => {
+            assert!(
+                e.message().contains("starting the pause container"),
+                "{e:?}"
+            );
+            let left = common::containers_with_label(
+                &docker().await,
+                &format!("io.kubernetes.pod.uid={uid}"),
+            )
+            .await;
+            assert!(left.is_empty(), "a failed run leaves nothing behind");
+            assert!(
+                list(&mut rt, None)
+                    .await
+                    .iter()
+                    .all(|p| p.metadata.as_ref().unwrap().uid != uid)
+            );
+        }
+    }
+}
