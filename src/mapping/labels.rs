@@ -35,6 +35,8 @@ pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
 pub const ANNOTATION_PREFIX: &str = "annotation.";
 
+/// Prefix of every docker-cri bookkeeping label.
+pub const OWN_PREFIX: &str = "io.docker-cri.";
 pub const ATTEMPT: &str = "io.docker-cri.attempt";
 pub const LABEL_KEYS: &str = "io.docker-cri.label-keys";
 pub const RUNTIME_HANDLER: &str = "io.docker-cri.runtime-handler";
@@ -114,6 +116,86 @@ pub fn sandbox_labels(
     Ok(out)
 }
 
+fn is_reserved(key: &str) -> bool {
+    INTERNAL.contains(&key) || key.starts_with(ANNOTATION_PREFIX) || key.starts_with(OWN_PREFIX)
+}
+
+/// Docker labels for an app container. kubelet's own `io.kubernetes.*`
+/// labels are allowed; metadata keys it did not set are added.
+pub fn container_labels(
+    metadata: &api::ContainerMetadata,
+    pod: &api::PodSandboxMetadata,
+    labels: &HashMap<String, String>,
+    annotations: &HashMap<String, String>,
+    extra: &[(&str, String)],
+) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (k, v) in labels {
+        if is_reserved(k) {
+            return Err(Error::invalid(format!(
+                "labels: key {k:?} is reserved for docker-cri's bookkeeping"
+            )));
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    for (k, v) in annotations {
+        out.insert(format!("{ANNOTATION_PREFIX}{k}"), v.clone());
+    }
+    for (key, value) in [
+        (CONTAINER_NAME, &metadata.name),
+        (POD_NAME, &pod.name),
+        (POD_NAMESPACE, &pod.namespace),
+        (POD_UID, &pod.uid),
+    ] {
+        match labels.get(key) {
+            Some(given) if given != value => {
+                return Err(Error::invalid(format!(
+                    "labels: {key}={given:?} contradicts metadata ({value:?})"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                out.insert(key.to_string(), value.clone());
+            }
+        }
+    }
+    let mut keys: Vec<&String> = labels.keys().collect();
+    keys.sort();
+    out.insert(
+        LABEL_KEYS.into(),
+        serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()),
+    );
+    out.insert(TYPE.into(), TYPE_CONTAINER.into());
+    out.insert(ATTEMPT.into(), metadata.attempt.to_string());
+    for (k, v) in extra {
+        out.insert(k.to_string(), v.clone());
+    }
+    Ok(out)
+}
+
+/// Container metadata from labels, or from the dockershim name
+/// `k8s_<container>_<pod>_<ns>_<uid>_<attempt>`.
+pub fn container_metadata(
+    docker: &HashMap<String, String>,
+    docker_name: &str,
+) -> api::ContainerMetadata {
+    let parts: Vec<&str> = docker_name.trim_start_matches('/').split('_').collect();
+    let from_name =
+        (parts.len() == 6 && parts[0] == "k8s").then(|| (parts[1], parts[5].parse::<u32>().ok()));
+    api::ContainerMetadata {
+        name: docker
+            .get(CONTAINER_NAME)
+            .cloned()
+            .or_else(|| from_name.map(|p| p.0.to_string()))
+            .unwrap_or_default(),
+        attempt: docker
+            .get(ATTEMPT)
+            .and_then(|a| a.parse().ok())
+            .or(from_name.and_then(|p| p.1))
+            .unwrap_or(0),
+    }
+}
+
 /// Splits Docker labels back into the caller's CRI labels and annotations.
 pub fn split_labels(
     docker: &HashMap<String, String>,
@@ -125,7 +207,7 @@ pub fn split_labels(
     let mut labels = HashMap::new();
     let mut annotations = HashMap::new();
     for (k, v) in docker {
-        if INTERNAL.contains(&k.as_str()) {
+        if INTERNAL.contains(&k.as_str()) || k.starts_with(OWN_PREFIX) {
             continue;
         }
         if let Some(key) = k.strip_prefix(ANNOTATION_PREFIX) {

@@ -2,6 +2,7 @@
 //! I/O, so every function is tested table-by-table without a daemon.
 
 pub mod auth;
+pub mod container;
 pub mod duration;
 pub mod image;
 pub mod image_ref;
