@@ -95,6 +95,17 @@ impl DockerClient {
         }
     }
 
+    pub async fn update_container(
+        &self,
+        id: &str,
+        body: bollard::models::ContainerUpdateBody,
+    ) -> Result<()> {
+        self.call("update container", |d| async move {
+            d.update_container(id, body).await
+        })
+        .await
+    }
+
     /// `None` when Docker has no such container.
     pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
         match self

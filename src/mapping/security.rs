@@ -76,6 +76,41 @@ pub fn seccomp_opt(choice: &Seccomp, profile_json: Option<&str>) -> Result<Optio
     }
 }
 
+/// AppArmor: the new `apparmor` field wins over the deprecated string.
+/// RuntimeDefault leaves Docker's own default profile in place.
+pub fn apparmor_opt(
+    profile: Option<&api::SecurityProfile>,
+    deprecated: &str,
+) -> Result<Option<String>> {
+    use api::security_profile::ProfileType;
+    if let Some(p) = profile {
+        return match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::RuntimeDefault) => Ok(None),
+            Ok(ProfileType::Unconfined) => Ok(Some("apparmor=unconfined".into())),
+            Ok(ProfileType::Localhost) if !p.localhost_ref.is_empty() => {
+                Ok(Some(format!("apparmor={}", p.localhost_ref)))
+            }
+            Ok(ProfileType::Localhost) => Err(Error::invalid(
+                "apparmor.localhost_ref is required for Localhost",
+            )),
+            Err(_) => Err(Error::invalid(format!(
+                "apparmor.profile_type {} is not a known profile type",
+                p.profile_type
+            ))),
+        };
+    }
+    match deprecated {
+        "" | "runtime/default" => Ok(None),
+        "unconfined" => Ok(Some("apparmor=unconfined".into())),
+        other => match other.strip_prefix("localhost/") {
+            Some(name) if !name.is_empty() => Ok(Some(format!("apparmor={name}"))),
+            _ => Err(Error::invalid(format!(
+                "apparmor_profile {other:?}: expected runtime/default, unconfined or localhost/<profile>"
+            ))),
+        },
+    }
+}
+
 pub fn selinux_opts(options: Option<&api::SeLinuxOption>) -> Vec<String> {
     let Some(o) = options else {
         return Vec::new();
@@ -197,6 +232,31 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
         assert!(seccomp_opt(&local, Some("[1]")).is_err());
+    }
+
+    #[test]
+    fn apparmor_table() {
+        assert_eq!(apparmor_opt(None, "").unwrap(), None);
+        assert_eq!(apparmor_opt(None, "runtime/default").unwrap(), None);
+        assert_eq!(
+            apparmor_opt(None, "unconfined").unwrap().unwrap(),
+            "apparmor=unconfined"
+        );
+        assert_eq!(
+            apparmor_opt(None, "localhost/my-prof").unwrap().unwrap(),
+            "apparmor=my-prof"
+        );
+        assert!(apparmor_opt(None, "weird").is_err());
+        let p = profile(ProfileType::Localhost, "k8s-prof");
+        assert_eq!(
+            apparmor_opt(Some(&p), "unconfined").unwrap().unwrap(),
+            "apparmor=k8s-prof"
+        );
+        assert!(apparmor_opt(Some(&profile(ProfileType::Localhost, "")), "").is_err());
+        assert_eq!(
+            apparmor_opt(Some(&profile(ProfileType::RuntimeDefault, "")), "").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `server/` call into this; it calls `docker/` and the pure `mapping/`.
 
 pub mod checkpoint;
+mod container;
 mod fs_usage;
 pub mod host;
 mod images;

@@ -185,37 +185,86 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn create_container(
         &self,
-        _request: Request<api::CreateContainerRequest>,
+        request: Request<api::CreateContainerRequest>,
     ) -> Result<Response<api::CreateContainerResponse>, Status> {
-        Err(not_implemented("CreateContainer"))
+        let req = request.get_ref();
+        let meta = req.config.as_ref().and_then(|c| c.metadata.as_ref());
+        let span = info_span!(
+            "CreateContainer",
+            sandbox = %req.pod_sandbox_id,
+            container = meta.map_or("", |m| m.name.as_str()),
+            attempt = meta.map_or(0, |m| m.attempt),
+        );
+        // Full requests hold env values: trace level only.
+        tracing::trace!(parent: &span, request = ?req, "request");
+        handle("CreateContainer", span, request.metadata(), async {
+            let config = required(&req.config, "config")?;
+            let container_id = self
+                .runtime
+                .create_container(&req.pod_sandbox_id, config, req.sandbox_config.as_ref())
+                .await?;
+            Ok(api::CreateContainerResponse { container_id })
+        })
+        .await
     }
 
     async fn start_container(
         &self,
-        _request: Request<api::StartContainerRequest>,
+        request: Request<api::StartContainerRequest>,
     ) -> Result<Response<api::StartContainerResponse>, Status> {
-        Err(not_implemented("StartContainer"))
+        let id = request.get_ref().container_id.clone();
+        let span = info_span!("StartContainer", container = %id);
+        handle("StartContainer", span, request.metadata(), async {
+            self.runtime.start_container(&id).await?;
+            Ok(api::StartContainerResponse {})
+        })
+        .await
     }
 
     async fn stop_container(
         &self,
-        _request: Request<api::StopContainerRequest>,
+        request: Request<api::StopContainerRequest>,
     ) -> Result<Response<api::StopContainerResponse>, Status> {
-        Err(not_implemented("StopContainer"))
+        let req = request.get_ref();
+        let span =
+            info_span!("StopContainer", container = %req.container_id, timeout = req.timeout);
+        handle("StopContainer", span, request.metadata(), async {
+            self.runtime
+                .stop_container(&req.container_id, req.timeout)
+                .await?;
+            Ok(api::StopContainerResponse {})
+        })
+        .await
     }
 
     async fn remove_container(
         &self,
-        _request: Request<api::RemoveContainerRequest>,
+        request: Request<api::RemoveContainerRequest>,
     ) -> Result<Response<api::RemoveContainerResponse>, Status> {
-        Err(not_implemented("RemoveContainer"))
+        let id = request.get_ref().container_id.clone();
+        let span = info_span!("RemoveContainer", container = %id);
+        handle("RemoveContainer", span, request.metadata(), async {
+            self.runtime.remove_container(&id).await?;
+            Ok(api::RemoveContainerResponse {})
+        })
+        .await
     }
 
     async fn list_containers(
         &self,
-        _request: Request<api::ListContainersRequest>,
+        request: Request<api::ListContainersRequest>,
     ) -> Result<Response<api::ListContainersResponse>, Status> {
-        Err(not_implemented("ListContainers"))
+        let filter = request.get_ref().filter.clone();
+        handle(
+            "ListContainers",
+            info_span!("ListContainers"),
+            request.metadata(),
+            async {
+                let containers = self.runtime.list_containers(filter.as_ref()).await?;
+                Ok(api::ListContainersResponse { containers })
+            },
+        )
+        .await
     }
 
     type StreamContainersStream = BoxStream<api::StreamContainersResponse>;
@@ -229,16 +278,41 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn container_status(
         &self,
-        _request: Request<api::ContainerStatusRequest>,
+        request: Request<api::ContainerStatusRequest>,
     ) -> Result<Response<api::ContainerStatusResponse>, Status> {
-        Err(not_implemented("ContainerStatus"))
+        let req = request.get_ref();
+        let span = info_span!("ContainerStatus", container = %req.container_id);
+        handle("ContainerStatus", span, request.metadata(), async {
+            let (status, info) = self
+                .runtime
+                .container_status(&req.container_id, req.verbose)
+                .await?;
+            Ok(api::ContainerStatusResponse {
+                status: Some(status),
+                info,
+            })
+        })
+        .await
     }
 
     async fn update_container_resources(
         &self,
-        _request: Request<api::UpdateContainerResourcesRequest>,
+        request: Request<api::UpdateContainerResourcesRequest>,
     ) -> Result<Response<api::UpdateContainerResourcesResponse>, Status> {
-        Err(not_implemented("UpdateContainerResources"))
+        let req = request.get_ref();
+        let span = info_span!("UpdateContainerResources", container = %req.container_id);
+        handle(
+            "UpdateContainerResources",
+            span,
+            request.metadata(),
+            async {
+                self.runtime
+                    .update_container_resources(&req.container_id, req.linux.as_ref())
+                    .await?;
+                Ok(api::UpdateContainerResourcesResponse {})
+            },
+        )
+        .await
     }
 
     async fn reopen_container_log(

@@ -1,0 +1,252 @@
+//! CreateContainer: resolve the pod, image, profiles and mounts, then create
+//! the Docker container joined to the pause container.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::api;
+use crate::error::{Error, Result};
+use crate::mapping::container::{self as map, ContainerPlan, PodContext};
+use crate::mapping::image_ref::ImageLookup;
+use crate::mapping::labels;
+use crate::mapping::sandbox::{CgroupDriver, sandbox_namespaces};
+use crate::mapping::security::{Seccomp, apparmor_opt, seccomp_choice, seccomp_opt};
+use crate::runtime::Runtime;
+use crate::runtime::sandbox::SandboxRef;
+
+impl Runtime {
+    pub async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &api::ContainerConfig,
+        sandbox_config: Option<&api::PodSandboxConfig>,
+    ) -> Result<String> {
+        let meta = map::metadata(config)?;
+        let image_name = config
+            .image
+            .as_ref()
+            .map(|i| i.image.as_str())
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::invalid("config.image.image is required"))?;
+        let lookup = ImageLookup::parse(image_name).map_err(|e| e.context("config.image"))?;
+
+        let pod = self.pod_context(sandbox_id, sandbox_config).await?;
+        let image = self
+            .docker()
+            .inspect_image(&lookup.docker_key())
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "image {image_name:?} is not present; pull it first"
+                ))
+            })?;
+        let image_id = image.id.unwrap_or_default();
+
+        let sc = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref());
+        #[allow(deprecated)]
+        let (seccomp_path, apparmor_string) = sc.map_or(("", ""), |s| {
+            (s.seccomp_profile_path.as_str(), s.apparmor_profile.as_str())
+        });
+        let seccomp = seccomp_choice(sc.and_then(|s| s.seccomp.as_ref()), seccomp_path)?;
+        let profile = match &seccomp {
+            Seccomp::Localhost(path) => {
+                Some(tokio::fs::read_to_string(path).await.map_err(|e| {
+                    Error::invalid(format!("seccomp profile {path} cannot be read: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        // Docker ignores seccomp for privileged containers anyway.
+        let privileged = sc.is_some_and(|s| s.privileged);
+        let seccomp_opt = if privileged {
+            None
+        } else {
+            seccomp_opt(&seccomp, profile.as_deref())?
+        };
+        let apparmor_opt = apparmor_opt(sc.and_then(|s| s.apparmor.as_ref()), apparmor_string)?;
+
+        let pid_target = self.pid_target(config, &pod.sandbox_id).await?;
+        let api_version = self.docker().api_version().await?;
+        let created_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let cgroup_parent = self.sandbox_cgroup_parent(&pod.sandbox_id).await?;
+        let mut plan = ContainerPlan {
+            config,
+            pod: &pod,
+            image_id: &image_id,
+            api_version,
+            // The pause container's parent is already in Docker's form.
+            cgroup_driver: CgroupDriver::Cgroupfs,
+            cgroup_parent: &cgroup_parent,
+            min_oom_score_adj: self.clamp_oom_score_adj(-1000),
+            seccomp_opt,
+            apparmor_opt,
+            mounts: &config.mounts,
+            pid_target: pid_target.as_deref(),
+            created_nanos,
+        };
+        // Validate everything before anything is written to the host.
+        map::create_body(&plan)?;
+        let resolved = prepare_host_paths(&config.mounts).await?;
+        plan.mounts = &resolved;
+        let body = map::create_body(&plan)?;
+
+        let name = map::docker_name(meta, &pod.pod);
+        let id = match self.docker().create_container(&name, body.clone()).await {
+            Ok(id) => id,
+            Err(Error::FailedPrecondition(msg))
+                if msg.contains("already in use") || msg.contains("Conflict") =>
+            {
+                self.replace_stale_container(&name).await?;
+                self.docker().create_container(&name, body).await?
+            }
+            Err(e) => return Err(e.context("creating the container")),
+        };
+        tracing::info!(container = %id, name, sandbox = %pod.sandbox_id, "container created");
+        Ok(id)
+    }
+
+    /// A leftover container holding the name: remove it unless it runs.
+    async fn replace_stale_container(&self, name: &str) -> Result<()> {
+        if let Some(c) = self.docker().inspect_container(name).await? {
+            let id = c.id.clone().unwrap_or_default();
+            if c.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                return Err(Error::AlreadyExists(format!(
+                    "container {name} is already running as {id}"
+                )));
+            }
+            tracing::info!(name, stale = %id, "removing a stale container with the same name");
+            self.docker().remove_container(&id).await?;
+        }
+        Ok(())
+    }
+
+    /// What a new container needs to know about its pod.
+    async fn pod_context(
+        &self,
+        sandbox_id: &str,
+        sandbox_config: Option<&api::PodSandboxConfig>,
+    ) -> Result<PodContext> {
+        let not_found = || Error::not_found(format!("pod sandbox {sandbox_id:?} not found"));
+        let sandbox = match self.find_sandbox(sandbox_id).await? {
+            Some(SandboxRef::Docker(s)) => s,
+            _ => return Err(not_found()),
+        };
+        let full_id = sandbox.id.clone().unwrap_or_default();
+        let inspect = self
+            .docker()
+            .inspect_container(&full_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "pod sandbox {full_id} is not ready"
+            )));
+        }
+        let docker_labels = sandbox.labels.clone().unwrap_or_default();
+        let name = sandbox
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .cloned()
+            .unwrap_or_default();
+        let log_directory = sandbox_config
+            .map(|c| c.log_directory.clone())
+            .filter(|d| !d.is_empty())
+            .or_else(|| {
+                self.checkpoints.get(&full_id).and_then(|cp| {
+                    cp.config
+                        .get("logDirectory")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                })
+            })
+            .unwrap_or_default();
+        Ok(PodContext {
+            namespaces: sandbox_namespaces(&inspect),
+            pod: labels::sandbox_metadata(&docker_labels, &name),
+            sandbox_id: full_id,
+            log_directory,
+        })
+    }
+
+    async fn sandbox_cgroup_parent(&self, sandbox_id: &str) -> Result<String> {
+        Ok(self
+            .docker()
+            .inspect_container(sandbox_id)
+            .await?
+            .and_then(|c| c.host_config)
+            .and_then(|h| h.cgroup_parent)
+            .unwrap_or_default())
+    }
+
+    /// TARGET pid mode: the target must be a container of the same pod.
+    async fn pid_target(
+        &self,
+        config: &api::ContainerConfig,
+        sandbox_id: &str,
+    ) -> Result<Option<String>> {
+        let ns = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.as_ref());
+        let Some(ns) = ns.filter(|n| n.pid == api::NamespaceMode::Target as i32) else {
+            return Ok(None);
+        };
+        if ns.target_id.is_empty() {
+            return Err(Error::invalid(
+                "namespace_options.target_id is required for TARGET pid mode",
+            ));
+        }
+        let target = self.find_container(&ns.target_id).await?.ok_or_else(|| {
+            Error::invalid(format!(
+                "namespace_options.target_id {:?} is not a container",
+                ns.target_id
+            ))
+        })?;
+        let target_sandbox = target
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::SANDBOX_ID))
+            .cloned()
+            .unwrap_or_default();
+        if target_sandbox != sandbox_id {
+            return Err(Error::invalid(format!(
+                "namespace_options.target_id {:?} belongs to another pod",
+                ns.target_id
+            )));
+        }
+        Ok(target.id)
+    }
+}
+
+/// Bind sources as kubelet expects them: symlinks resolved, missing paths
+/// created as directories.
+async fn prepare_host_paths(mounts: &[api::Mount]) -> Result<Vec<api::Mount>> {
+    let mut out = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let mut m = m.clone();
+        let path = Path::new(&m.host_path);
+        if tokio::fs::symlink_metadata(path).await.is_err() {
+            tokio::fs::create_dir_all(path).await.map_err(|e| {
+                Error::internal(format!("creating mount source {}: {e}", m.host_path))
+            })?;
+        }
+        let real = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| Error::invalid(format!("mount source {}: {e}", m.host_path)))?;
+        m.host_path = real.to_string_lossy().into_owned();
+        out.push(m);
+    }
+    Ok(out)
+}

@@ -1,0 +1,37 @@
+//! StartContainer, StopContainer, RemoveContainer.
+
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+impl Runtime {
+    pub async fn start_container(&self, id: &str) -> Result<()> {
+        let id = self.require_container(id).await?;
+        self.docker()
+            .start_container(&id)
+            .await
+            .map_err(|e| e.context(format!("starting container {id}")))
+    }
+
+    /// Stops with the container's stop signal, then SIGKILL after
+    /// `timeout_secs`. Missing or stopped containers are success.
+    pub async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        let Some(id) = self.find_container(id).await?.and_then(|c| c.id) else {
+            return Ok(());
+        };
+        match self
+            .docker()
+            .stop_container(&id, timeout_secs.max(0), None)
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let Some(id) = self.find_container(id).await?.and_then(|c| c.id) else {
+            return Ok(());
+        };
+        self.docker().remove_container(&id).await
+    }
+}

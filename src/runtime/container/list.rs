@@ -1,0 +1,47 @@
+//! ListContainers: one Docker list call narrowed by label on Docker's side.
+
+use crate::api;
+use crate::error::Result;
+use crate::mapping::container::container_from_summary;
+use crate::mapping::labels;
+use crate::runtime::Runtime;
+
+use super::container_filter;
+
+impl Runtime {
+    pub async fn list_containers(
+        &self,
+        filter: Option<&api::ContainerFilter>,
+    ) -> Result<Vec<api::Container>> {
+        let mut docker_filter = container_filter();
+        if let Some(f) = filter {
+            docker_filter.extend(f.label_selector.iter().map(|(k, v)| format!("{k}={v}")));
+            if f.pod_sandbox_id.len() == 64 {
+                docker_filter.push(format!("{}={}", labels::SANDBOX_ID, f.pod_sandbox_id));
+            }
+        }
+        let summaries = self.docker().list_containers(&docker_filter).await?;
+        let mut out: Vec<api::Container> = summaries.iter().map(container_from_summary).collect();
+        if let Some(f) = filter {
+            out.retain(|c| matches(c, f));
+        }
+        Ok(out)
+    }
+}
+
+fn matches(c: &api::Container, f: &api::ContainerFilter) -> bool {
+    if !f.id.is_empty() && !c.id.starts_with(&f.id) {
+        return false;
+    }
+    if !f.pod_sandbox_id.is_empty() && !c.pod_sandbox_id.starts_with(&f.pod_sandbox_id) {
+        return false;
+    }
+    if let Some(state) = &f.state
+        && state.state != c.state
+    {
+        return false;
+    }
+    f.label_selector
+        .iter()
+        .all(|(k, v)| c.labels.get(k) == Some(v))
+}

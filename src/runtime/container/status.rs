@@ -1,0 +1,58 @@
+//! ContainerStatus.
+
+use std::collections::HashMap;
+
+use crate::api;
+use crate::error::{Error, Result};
+use crate::mapping::container::container_status;
+use crate::runtime::Runtime;
+
+impl Runtime {
+    pub async fn container_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<(api::ContainerStatus, HashMap<String, String>)> {
+        let full = self.require_container(id).await?;
+        let inspect = self
+            .docker()
+            .inspect_container(&full)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("container {id:?} not found")))?;
+        let pid = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.pid)
+            .filter(|p| *p > 0);
+        // The user in effect is what the kernel says, while there is a process.
+        let proc_status = match pid {
+            Some(pid) => tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+                .await
+                .ok(),
+            None => None,
+        };
+        let status = container_status(&inspect, proc_status.as_deref());
+        let mut info = HashMap::new();
+        if verbose {
+            let hc = inspect.host_config.clone().unwrap_or_default();
+            let details = serde_json::json!({
+                "pid": pid,
+                "dockerName": inspect.name,
+                "sandboxId": status_label(&inspect, crate::mapping::labels::SANDBOX_ID),
+                "image": inspect.image,
+                "privileged": hc.privileged,
+                "networkMode": hc.network_mode,
+                "pidMode": hc.pid_mode,
+                "ipcMode": hc.ipc_mode,
+                "cgroupParent": hc.cgroup_parent,
+                "restartCount": inspect.restart_count,
+            });
+            info.insert("info".to_string(), details.to_string());
+        }
+        Ok((status, info))
+    }
+}
+
+fn status_label(c: &bollard::models::ContainerInspectResponse, key: &str) -> Option<String> {
+    c.config.as_ref()?.labels.as_ref()?.get(key).cloned()
+}
