@@ -182,6 +182,12 @@ pub struct TestImage {
 impl TestImage {
     /// A `FROM scratch` image with busybox-static and an optional `USER`.
     pub async fn busybox(user: Option<&str>) -> TestImage {
+        let extra = user.map(|u| format!("USER {u}\n")).unwrap_or_default();
+        Self::busybox_with(&extra).await
+    }
+
+    /// The busybox image with extra Dockerfile lines at the end.
+    pub async fn busybox_with(extra: &str) -> TestImage {
         let busybox = std::fs::read("/bin/busybox").expect(
             "/bin/busybox is missing: install Debian's busybox-static (scripts/test.sh does)",
         );
@@ -189,9 +195,7 @@ impl TestImage {
             "FROM scratch\nCOPY busybox /bin/busybox\n\
              RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
         );
-        if let Some(user) = user {
-            dockerfile.push_str(&format!("USER {user}\n"));
-        }
+        dockerfile.push_str(extra);
         dockerfile.push_str(&format!("LABEL docker-cri-test=\"{}\"\n", unique("label")));
         let name = format!("docker-cri-test/{}:t1", unique("img"));
         let id = build(&name, &dockerfile, &[("busybox", &busybox, 0o755)]).await;
@@ -442,6 +446,24 @@ impl Drop for PodCleanup {
         })
         .join();
     }
+}
+
+pub async fn docker_logs(id: &str) -> String {
+    let docker = docker().await;
+    let mut logs = docker.logs(
+        id,
+        Some(
+            bollard::query_parameters::LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = logs.next().await {
+        out.push_str(&chunk.to_string());
+    }
+    out
 }
 
 pub async fn containers_with_label(docker: &Docker, label: &str) -> Vec<String> {
