@@ -64,60 +64,25 @@ pub fn sandbox_labels(
     annotations: &HashMap<String, String>,
     extra: &[(&str, String)],
 ) -> Result<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    for (k, v) in labels {
-        if INTERNAL.contains(&k.as_str())
-            || k.starts_with(ANNOTATION_PREFIX)
-            || k.starts_with("io.docker-cri.")
-        {
-            return Err(Error::invalid(format!(
-                "labels: key {k:?} is reserved for docker-cri's bookkeeping"
-            )));
-        }
-        if k == CONTAINER_NAME {
-            return Err(Error::invalid(format!(
-                "labels: key {k:?} is reserved on pod sandboxes"
-            )));
-        }
-        out.insert(k.clone(), v.clone());
+    if labels.contains_key(CONTAINER_NAME) {
+        return Err(Error::invalid(format!(
+            "labels: key {CONTAINER_NAME:?} is reserved on pod sandboxes"
+        )));
     }
-    for (k, v) in annotations {
-        out.insert(format!("{ANNOTATION_PREFIX}{k}"), v.clone());
-    }
-    for (key, value) in [
-        (POD_NAME, &metadata.name),
-        (POD_NAMESPACE, &metadata.namespace),
-        (POD_UID, &metadata.uid),
-    ] {
-        match labels.get(key) {
-            Some(given) if given != value => {
-                return Err(Error::invalid(format!(
-                    "labels: {key}={given:?} contradicts metadata ({value:?})"
-                )));
-            }
-            Some(_) => {}
-            None => {
-                out.insert(key.to_string(), value.clone());
-            }
-        }
-    }
-    let mut keys: Vec<&String> = labels.keys().collect();
-    keys.sort();
-    out.insert(
-        LABEL_KEYS.into(),
-        serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()),
-    );
-    out.insert(TYPE.into(), TYPE_SANDBOX.into());
+    let mut out = build(
+        TYPE_SANDBOX,
+        labels,
+        annotations,
+        &[
+            (POD_NAME, &metadata.name),
+            (POD_NAMESPACE, &metadata.namespace),
+            (POD_UID, &metadata.uid),
+        ],
+        metadata.attempt,
+        extra,
+    )?;
     out.insert(CONTAINER_NAME.into(), SANDBOX_CONTAINER_NAME.into());
-    out.insert(ATTEMPT.into(), metadata.attempt.to_string());
-    for (k, v) in extra {
-        out.insert(k.to_string(), v.clone());
-    }
     Ok(out)
-}
-
-fn is_reserved(key: &str) -> bool {
-    INTERNAL.contains(&key) || key.starts_with(ANNOTATION_PREFIX) || key.starts_with(OWN_PREFIX)
 }
 
 /// Docker labels for an app container. kubelet's own `io.kubernetes.*`
@@ -127,6 +92,32 @@ pub fn container_labels(
     pod: &api::PodSandboxMetadata,
     labels: &HashMap<String, String>,
     annotations: &HashMap<String, String>,
+    extra: &[(&str, String)],
+) -> Result<HashMap<String, String>> {
+    build(
+        TYPE_CONTAINER,
+        labels,
+        annotations,
+        &[
+            (CONTAINER_NAME, &metadata.name),
+            (POD_NAME, &pod.name),
+            (POD_NAMESPACE, &pod.namespace),
+            (POD_UID, &pod.uid),
+        ],
+        metadata.attempt,
+        extra,
+    )
+}
+
+/// The shared layout: caller labels verbatim (and their key list),
+/// annotations prefixed, metadata under kubelet's keys unless the caller set
+/// them (to the same value), then bookkeeping.
+fn build(
+    kind: &str,
+    labels: &HashMap<String, String>,
+    annotations: &HashMap<String, String>,
+    metadata: &[(&str, &String)],
+    attempt: u32,
     extra: &[(&str, String)],
 ) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
@@ -141,21 +132,16 @@ pub fn container_labels(
     for (k, v) in annotations {
         out.insert(format!("{ANNOTATION_PREFIX}{k}"), v.clone());
     }
-    for (key, value) in [
-        (CONTAINER_NAME, &metadata.name),
-        (POD_NAME, &pod.name),
-        (POD_NAMESPACE, &pod.namespace),
-        (POD_UID, &pod.uid),
-    ] {
-        match labels.get(key) {
-            Some(given) if given != value => {
+    for (key, value) in metadata {
+        match labels.get(*key) {
+            Some(given) if given != *value => {
                 return Err(Error::invalid(format!(
                     "labels: {key}={given:?} contradicts metadata ({value:?})"
                 )));
             }
             Some(_) => {}
             None => {
-                out.insert(key.to_string(), value.clone());
+                out.insert(key.to_string(), (*value).clone());
             }
         }
     }
@@ -165,12 +151,16 @@ pub fn container_labels(
         LABEL_KEYS.into(),
         serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()),
     );
-    out.insert(TYPE.into(), TYPE_CONTAINER.into());
-    out.insert(ATTEMPT.into(), metadata.attempt.to_string());
+    out.insert(TYPE.into(), kind.into());
+    out.insert(ATTEMPT.into(), attempt.to_string());
     for (k, v) in extra {
         out.insert(k.to_string(), v.clone());
     }
     Ok(out)
+}
+
+fn is_reserved(key: &str) -> bool {
+    INTERNAL.contains(&key) || key.starts_with(ANNOTATION_PREFIX) || key.starts_with(OWN_PREFIX)
 }
 
 /// Container metadata from labels, or from the dockershim name

@@ -48,23 +48,29 @@ pub fn metadata(config: &api::PodSandboxConfig) -> Result<&api::PodSandboxMetada
         ("namespace", &m.namespace),
         ("uid", &m.uid),
     ] {
-        if value.is_empty() {
-            return Err(Error::invalid(format!(
-                "config.metadata.{field} must not be empty"
-            )));
-        }
-        // Docker names allow [a-zA-Z0-9_.-]; metadata is read from labels,
-        // so '_' is fine even though it blurs the name's fields.
-        if let Some(c) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-        {
-            return Err(Error::invalid(format!(
-                "config.metadata.{field} {value:?} has {c:?}, which a Docker container name cannot hold"
-            )));
-        }
+        name_part(field, value)?;
     }
     Ok(m)
+}
+
+/// One field of a Docker container name: non-empty, `[a-zA-Z0-9_.-]`.
+/// Metadata is read back from labels, so '_' is fine even though it blurs
+/// the name's fields.
+pub fn name_part(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!(
+            "config.metadata.{field} must not be empty"
+        )));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(Error::invalid(format!(
+            "config.metadata.{field} {value:?} has {c:?}, which a Docker container name cannot hold"
+        )));
+    }
+    Ok(())
 }
 
 /// dockershim's name: `k8s_POD_<name>_<namespace>_<uid>_<attempt>`.

@@ -67,6 +67,24 @@ impl Runtime {
         })
     }
 
+    /// The Docker seccomp option for a profile choice, reading a Localhost
+    /// profile from the host. A missing or unreadable file names its path.
+    pub(crate) async fn seccomp_security_opt(
+        &self,
+        choice: &crate::mapping::security::Seccomp,
+    ) -> Result<Option<String>> {
+        use crate::mapping::security::{Seccomp, seccomp_opt};
+        let profile = match choice {
+            Seccomp::Localhost(path) => {
+                Some(tokio::fs::read_to_string(path).await.map_err(|e| {
+                    crate::Error::invalid(format!("seccomp profile {path} cannot be read: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        seccomp_opt(choice, profile.as_deref())
+    }
+
     /// An OOM score the host can actually apply.
     pub fn clamp_oom_score_adj(&self, wanted: i64) -> i64 {
         wanted.clamp(self.min_oom_score_adj, 1000)

@@ -544,19 +544,7 @@ pub async fn run_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> St
         while let Some(_r) = wait.next().await {}
     })
     .await;
-    let mut logs = docker.logs(
-        &id,
-        Some(
-            bollard::query_parameters::LogsOptionsBuilder::new()
-                .stdout(true)
-                .stderr(true)
-                .build(),
-        ),
-    );
-    let mut out = String::new();
-    while let Some(Ok(chunk)) = logs.next().await {
-        out.push_str(&chunk.to_string());
-    }
+    let out = docker_logs(&id).await;
     force_remove(&id).await;
     assert!(waited.is_ok(), "helper did not finish: {out}");
     out

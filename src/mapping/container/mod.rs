@@ -62,19 +62,7 @@ pub fn metadata(config: &api::ContainerConfig) -> Result<&api::ContainerMetadata
         .metadata
         .as_ref()
         .ok_or_else(|| Error::invalid("config.metadata is required"))?;
-    if m.name.is_empty() {
-        return Err(Error::invalid("config.metadata.name must not be empty"));
-    }
-    if let Some(c) = m
-        .name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return Err(Error::invalid(format!(
-            "config.metadata.name {:?} has {c:?}, which a Docker container name cannot hold",
-            m.name
-        )));
-    }
+    crate::mapping::sandbox::name_part("name", &m.name)?;
     Ok(m)
 }
 

@@ -10,7 +10,7 @@ use crate::mapping::container::{self as map, ContainerPlan, PodContext};
 use crate::mapping::image_ref::ImageLookup;
 use crate::mapping::labels;
 use crate::mapping::sandbox::{CgroupDriver, sandbox_namespaces};
-use crate::mapping::security::{Seccomp, apparmor_opt, seccomp_choice, seccomp_opt};
+use crate::mapping::security::{apparmor_opt, seccomp_choice};
 use crate::runtime::Runtime;
 use crate::runtime::sandbox::SandboxRef;
 
@@ -51,20 +51,12 @@ impl Runtime {
             (s.seccomp_profile_path.as_str(), s.apparmor_profile.as_str())
         });
         let seccomp = seccomp_choice(sc.and_then(|s| s.seccomp.as_ref()), seccomp_path)?;
-        let profile = match &seccomp {
-            Seccomp::Localhost(path) => {
-                Some(tokio::fs::read_to_string(path).await.map_err(|e| {
-                    Error::invalid(format!("seccomp profile {path} cannot be read: {e}"))
-                })?)
-            }
-            _ => None,
-        };
         // Docker ignores seccomp for privileged containers anyway.
         let privileged = sc.is_some_and(|s| s.privileged);
         let seccomp_opt = if privileged {
             None
         } else {
-            seccomp_opt(&seccomp, profile.as_deref())?
+            self.seccomp_security_opt(&seccomp).await?
         };
         let apparmor_opt = apparmor_opt(sc.and_then(|s| s.apparmor.as_ref()), apparmor_string)?;
 

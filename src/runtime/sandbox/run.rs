@@ -7,7 +7,7 @@ use crate::api;
 use crate::error::{Error, Result};
 use crate::mapping::image_ref::ImageRef;
 use crate::mapping::sandbox::{self as map, CgroupDriver, SandboxPlan};
-use crate::mapping::security::{Seccomp, seccomp_choice, seccomp_opt};
+use crate::mapping::security::seccomp_choice;
 use crate::runtime::Runtime;
 use crate::runtime::checkpoint::{CheckpointData, PortMappingRecord, SandboxCheckpoint};
 
@@ -29,15 +29,7 @@ impl Runtime {
         #[allow(deprecated)]
         let deprecated_path = security.map_or("", |s| s.seccomp_profile_path.as_str());
         let seccomp = seccomp_choice(security.and_then(|s| s.seccomp.as_ref()), deprecated_path)?;
-        let profile = match &seccomp {
-            Seccomp::Localhost(path) => {
-                Some(tokio::fs::read_to_string(path).await.map_err(|e| {
-                    Error::invalid(format!("seccomp profile {path} cannot be read: {e}"))
-                })?)
-            }
-            _ => None,
-        };
-        let seccomp_opt = seccomp_opt(&seccomp, profile.as_deref())?;
+        let seccomp_opt = self.seccomp_security_opt(&seccomp).await?;
 
         let info = self.docker().info().await?;
         let docker_runtime = match runtime_handler {
