@@ -1024,3 +1024,35 @@ async fn plain_docker_containers_are_untouchable() {
     assert_eq!(still.host_config.unwrap().memory, Some(0));
     common::force_remove(&plain).await;
 }
+
+#[tokio::test]
+async fn stop_signal_is_honoured() {
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let mut config = pod.ctr(
+        "usr1",
+        "trap 'exit 0' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done",
+    );
+    config.stop_signal = api::Signal::Sigusr1 as i32;
+    let id = pod.create(&config).await.unwrap();
+    assert_eq!(
+        pod.status(&id).await.unwrap().stop_signal,
+        api::Signal::Sigusr1 as i32
+    );
+    pod.start(&id).await.unwrap();
+    for _ in 0..50 {
+        if docker_logs(&id).await.contains("ready") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    pod.stop(&id, 30).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGUSR1 ended it, not the SIGKILL after 30s"
+    );
+    let s = pod.status(&id).await.unwrap();
+    assert_eq!(s.exit_code, 0, "the trap ran: {s:?}");
+    assert_eq!(s.reason, "Completed");
+}

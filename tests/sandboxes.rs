@@ -853,3 +853,49 @@ async fn privileged_sandbox_or_a_clean_failure() {
         }
     }
 }
+
+#[tokio::test]
+async fn dual_stack_network_reports_both_ips() {
+    let docker = docker().await;
+    let network = unique("dcri-v6");
+    let created = docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            enable_ipv6: Some(true),
+            ipam: Some(bollard::models::Ipam {
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(format!("fd00:dc:{:x}::/64", std::process::id() % 0xffff)),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    if let Err(e) = created {
+        panic!("this Docker cannot create an IPv6 bridge network: {e}");
+    }
+    let server = Server::start(&["--sandbox-network", &network]).await;
+    let mut rt = server.runtime().await;
+    let (config, _cleanup) = pod_config("dual");
+    let id = run(&mut rt, &config).await.unwrap();
+    let net = status(&mut rt, &id)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .network
+        .unwrap();
+    remove(&mut rt, &id).await.unwrap();
+    let _ = docker.remove_network(&network).await;
+    assert!(net.ip.parse::<std::net::Ipv4Addr>().is_ok(), "{net:?}");
+    assert_eq!(net.additional_ips.len(), 1, "{net:?}");
+    assert!(
+        net.additional_ips[0]
+            .ip
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok(),
+        "{net:?}"
+    );
+}

@@ -126,3 +126,22 @@ async fn pause_image_subcommand_builds_offline() {
     assert_eq!(config.entrypoint, Some(vec!["/pause".to_string()]));
     common::remove_image_quietly(&tag).await;
 }
+
+#[tokio::test]
+async fn json_log_format() {
+    let server = Server::start(&["--log-format", "json", "--log-level", "debug"]).await;
+    server
+        .runtime()
+        .await
+        .version(api::VersionRequest::default())
+        .await
+        .unwrap();
+    let log = server.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+}
