@@ -37,6 +37,13 @@ pub const ANNOTATION_PREFIX: &str = "annotation.";
 
 /// Prefix of every docker-cri bookkeeping label.
 pub const OWN_PREFIX: &str = "io.docker-cri.";
+/// Metadata as docker-cri recorded it. kubelet's `io.kubernetes.*` keys
+/// carry the same facts for other tools, but a caller may set those labels
+/// to anything, so these are what docker-cri reads back.
+pub const META_POD_NAME: &str = "io.docker-cri.pod-name";
+pub const META_POD_NAMESPACE: &str = "io.docker-cri.pod-namespace";
+pub const META_POD_UID: &str = "io.docker-cri.pod-uid";
+pub const META_CONTAINER_NAME: &str = "io.docker-cri.container-name";
 pub const ATTEMPT: &str = "io.docker-cri.attempt";
 pub const LABEL_KEYS: &str = "io.docker-cri.label-keys";
 pub const RUNTIME_HANDLER: &str = "io.docker-cri.runtime-handler";
@@ -74,9 +81,9 @@ pub fn sandbox_labels(
         labels,
         annotations,
         &[
-            (POD_NAME, &metadata.name),
-            (POD_NAMESPACE, &metadata.namespace),
-            (POD_UID, &metadata.uid),
+            (META_POD_NAME, POD_NAME, &metadata.name),
+            (META_POD_NAMESPACE, POD_NAMESPACE, &metadata.namespace),
+            (META_POD_UID, POD_UID, &metadata.uid),
         ],
         metadata.attempt,
         extra,
@@ -99,10 +106,10 @@ pub fn container_labels(
         labels,
         annotations,
         &[
-            (CONTAINER_NAME, &metadata.name),
-            (POD_NAME, &pod.name),
-            (POD_NAMESPACE, &pod.namespace),
-            (POD_UID, &pod.uid),
+            (META_CONTAINER_NAME, CONTAINER_NAME, &metadata.name),
+            (META_POD_NAME, POD_NAME, &pod.name),
+            (META_POD_NAMESPACE, POD_NAMESPACE, &pod.namespace),
+            (META_POD_UID, POD_UID, &pod.uid),
         ],
         metadata.attempt,
         extra,
@@ -110,13 +117,13 @@ pub fn container_labels(
 }
 
 /// The shared layout: caller labels verbatim (and their key list),
-/// annotations prefixed, metadata under kubelet's keys unless the caller set
-/// them (to the same value), then bookkeeping.
+/// annotations prefixed, metadata under docker-cri's keys and, unless the
+/// caller set them, kubelet's; then bookkeeping.
 fn build(
     kind: &str,
     labels: &HashMap<String, String>,
     annotations: &HashMap<String, String>,
-    metadata: &[(&str, &String)],
+    metadata: &[(&str, &str, &String)],
     attempt: u32,
     extra: &[(&str, String)],
 ) -> Result<HashMap<String, String>> {
@@ -132,17 +139,10 @@ fn build(
     for (k, v) in annotations {
         out.insert(format!("{ANNOTATION_PREFIX}{k}"), v.clone());
     }
-    for (key, value) in metadata {
-        match labels.get(*key) {
-            Some(given) if given != *value => {
-                return Err(Error::invalid(format!(
-                    "labels: {key}={given:?} contradicts metadata ({value:?})"
-                )));
-            }
-            Some(_) => {}
-            None => {
-                out.insert(key.to_string(), (*value).clone());
-            }
+    for (own_key, kubelet_key, value) in metadata {
+        out.insert(own_key.to_string(), (*value).clone());
+        if !labels.contains_key(*kubelet_key) {
+            out.insert(kubelet_key.to_string(), (*value).clone());
         }
     }
     let mut keys: Vec<&String> = labels.keys().collect();
@@ -174,7 +174,8 @@ pub fn container_metadata(
         (parts.len() == 6 && parts[0] == "k8s").then(|| (parts[1], parts[5].parse::<u32>().ok()));
     api::ContainerMetadata {
         name: docker
-            .get(CONTAINER_NAME)
+            .get(META_CONTAINER_NAME)
+            .or_else(|| docker.get(CONTAINER_NAME))
             .cloned()
             .or_else(|| from_name.map(|p| p.0.to_string()))
             .unwrap_or_default(),
@@ -230,10 +231,20 @@ pub fn sandbox_metadata(
             .unwrap_or_default()
     };
     let parts = from_name.as_ref();
+    let pick = |own: &str, kubelet: &str, fallback: Option<&str>| {
+        docker
+            .get(own)
+            .cloned()
+            .unwrap_or_else(|| pick(kubelet, fallback))
+    };
     api::PodSandboxMetadata {
-        name: pick(POD_NAME, parts.map(|p| p.0.as_str())),
-        namespace: pick(POD_NAMESPACE, parts.map(|p| p.1.as_str())),
-        uid: pick(POD_UID, parts.map(|p| p.2.as_str())),
+        name: pick(META_POD_NAME, POD_NAME, parts.map(|p| p.0.as_str())),
+        namespace: pick(
+            META_POD_NAMESPACE,
+            POD_NAMESPACE,
+            parts.map(|p| p.1.as_str()),
+        ),
+        uid: pick(META_POD_UID, POD_UID, parts.map(|p| p.2.as_str())),
         attempt: docker
             .get(ATTEMPT)
             .and_then(|a| a.parse().ok())
@@ -305,7 +316,6 @@ mod tests {
             map(&[(TYPE, "x")]),
             map(&[("annotation.x", "y")]),
             map(&[("io.docker-cri.anything", "y")]),
-            map(&[(POD_UID, "other")]),
             map(&[(CONTAINER_NAME, "c")]),
         ] {
             assert!(
@@ -313,6 +323,22 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn caller_labels_may_differ_from_metadata() {
+        let labels = map(&[(POD_NAME, "fake-pod-name")]);
+        let docker = sandbox_labels(&meta(), &labels, &HashMap::new(), &[]).unwrap();
+        assert_eq!(
+            sandbox_metadata(&docker, "/x").name,
+            "web",
+            "metadata is docker-cri's own record"
+        );
+        assert_eq!(
+            split_labels(&docker).0,
+            labels,
+            "the caller's label is kept verbatim"
+        );
     }
 
     #[test]
