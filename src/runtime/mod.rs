@@ -23,6 +23,15 @@ use host::KeyedLocks;
 
 pub use fs_usage::FsUsageSampler;
 
+/// A Docker container docker-cri manages (a sandbox or an app container),
+/// as much as the RPCs need to know to act on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Managed {
+    pub id: String,
+    pub name: String,
+    pub labels: std::collections::HashMap<String, String>,
+}
+
 pub struct Runtime {
     config: Arc<Config>,
     docker: Arc<DockerClient>,
@@ -83,6 +92,56 @@ impl Runtime {
             _ => None,
         };
         seccomp_opt(choice, profile.as_deref())
+    }
+
+    /// Resolves a full ID or unique prefix among the containers of one
+    /// docker-cri type (sandbox or container). A full ID — what kubelet
+    /// always sends — costs one inspect; a prefix costs one filtered list.
+    /// Names, other types and foreign containers never match.
+    pub(crate) async fn resolve_managed(&self, id: &str, kind: &str) -> Result<Option<Managed>> {
+        use crate::mapping::labels;
+        let is_full_id = id.len() == 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if is_full_id {
+            let Some(c) = self.docker().inspect_container(id).await? else {
+                return Ok(None);
+            };
+            let docker_labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+            if docker_labels.get(labels::TYPE).map(String::as_str) != Some(kind)
+                || c.id.as_deref() != Some(id)
+            {
+                return Ok(None);
+            }
+            return Ok(Some(Managed {
+                id: id.to_string(),
+                name: c.name.unwrap_or_default(),
+                labels: docker_labels,
+            }));
+        }
+        let filter = vec![format!("{}={kind}", labels::TYPE)];
+        let mut found: Vec<Managed> = self
+            .docker()
+            .list_containers(&filter)
+            .await?
+            .into_iter()
+            .filter(|c| c.id.as_deref().is_some_and(|cid| cid.starts_with(id)))
+            .map(|c| Managed {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default(),
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect();
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(crate::Error::invalid(format!(
+                "ID prefix {id:?} is ambiguous ({n} match)"
+            ))),
+        }
     }
 
     /// An OOM score the host can actually apply.

@@ -128,7 +128,7 @@ impl Runtime {
             Some(SandboxRef::Docker(s)) => s,
             _ => return Err(not_found()),
         };
-        let full_id = sandbox.id.clone().unwrap_or_default();
+        let full_id = sandbox.id.clone();
         let inspect = self
             .docker()
             .inspect_container(&full_id)
@@ -144,13 +144,8 @@ impl Runtime {
                 "pod sandbox {full_id} is not ready"
             )));
         }
-        let docker_labels = sandbox.labels.clone().unwrap_or_default();
-        let name = sandbox
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .cloned()
-            .unwrap_or_default();
+        let docker_labels = sandbox.labels.clone();
+        let name = sandbox.name.clone();
         let log_directory = sandbox_config
             .map(|c| c.log_directory.clone())
             .filter(|d| !d.is_empty())
@@ -208,8 +203,7 @@ impl Runtime {
         })?;
         let target_sandbox = target
             .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::SANDBOX_ID))
+            .get(labels::SANDBOX_ID)
             .cloned()
             .unwrap_or_default();
         if target_sandbox != sandbox_id {
@@ -218,7 +212,7 @@ impl Runtime {
                 ns.target_id
             )));
         }
-        Ok(target.id)
+        Ok(Some(target.id))
     }
 }
 

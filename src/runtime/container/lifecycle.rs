@@ -15,7 +15,7 @@ impl Runtime {
     /// Stops with the container's stop signal, then SIGKILL after
     /// `timeout_secs`. Missing or stopped containers are success.
     pub async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
-        let Some(id) = self.find_container(id).await?.and_then(|c| c.id) else {
+        let Some(id) = self.find_container(id).await?.map(|c| c.id) else {
             return Ok(());
         };
         match self
@@ -29,7 +29,7 @@ impl Runtime {
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<()> {
-        let Some(id) = self.find_container(id).await?.and_then(|c| c.id) else {
+        let Some(id) = self.find_container(id).await?.map(|c| c.id) else {
             return Ok(());
         };
         self.docker().remove_container(&id).await

@@ -6,9 +6,7 @@ mod list;
 mod status;
 mod update;
 
-use bollard::models::ContainerSummary;
-
-use super::Runtime;
+use super::{Managed, Runtime};
 use crate::error::{Error, Result};
 use crate::mapping::labels;
 
@@ -20,31 +18,20 @@ impl Runtime {
     /// Resolves a full ID or unique prefix among the app containers
     /// docker-cri manages; sandboxes, names and foreign containers never
     /// match. `None`: no such container.
-    pub(crate) async fn find_container(&self, id: &str) -> Result<Option<ContainerSummary>> {
+    pub(crate) async fn find_container(&self, id: &str) -> Result<Option<Managed>> {
         if id.is_empty() {
             return Err(Error::invalid("container_id is required"));
         }
-        let mut found: Vec<ContainerSummary> = self
-            .docker()
-            .list_containers(&container_filter())
-            .await?
-            .into_iter()
-            .filter(|c| c.id.as_deref().is_some_and(|cid| cid.starts_with(id)))
-            .collect();
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            n => Err(Error::invalid(format!(
-                "container ID prefix {id:?} is ambiguous ({n} containers match)"
-            ))),
-        }
+        self.resolve_managed(id, labels::TYPE_CONTAINER)
+            .await
+            .map_err(|e| e.context("container_id"))
     }
 
     /// Like `find_container`, but absence is NotFound.
     pub(crate) async fn require_container(&self, id: &str) -> Result<String> {
         self.find_container(id)
             .await?
-            .and_then(|c| c.id)
+            .map(|c| c.id)
             .ok_or_else(|| Error::not_found(format!("container {id:?} not found")))
     }
 }

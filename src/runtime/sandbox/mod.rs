@@ -6,9 +6,7 @@ mod run;
 mod status;
 mod stop;
 
-use bollard::models::ContainerSummary;
-
-use super::Runtime;
+use super::{Managed, Runtime};
 use crate::error::{Error, Result};
 use crate::mapping::labels;
 
@@ -18,7 +16,7 @@ const SANDBOX_STOP_GRACE_SECS: i64 = 10;
 /// A sandbox an RPC refers to.
 pub(crate) enum SandboxRef {
     /// The pause container exists.
-    Docker(Box<ContainerSummary>),
+    Docker(Managed),
     /// Only our checkpoint is left (Docker lost the container).
     CheckpointOnly(String),
 }
@@ -26,7 +24,7 @@ pub(crate) enum SandboxRef {
 impl SandboxRef {
     pub fn id(&self) -> &str {
         match self {
-            SandboxRef::Docker(c) => c.id.as_deref().unwrap_or_default(),
+            SandboxRef::Docker(c) => &c.id,
             SandboxRef::CheckpointOnly(id) => id,
         }
     }
@@ -38,28 +36,31 @@ pub(crate) fn sandbox_filter() -> Vec<String> {
 
 impl Runtime {
     /// Resolves a full ID or unique prefix among the sandboxes docker-cri
-    /// manages. Docker names, container IDs and foreign containers never
-    /// match. `None`: no such sandbox.
+    /// manages, including those only a checkpoint remembers. `None`: no
+    /// such sandbox.
     pub(crate) async fn find_sandbox(&self, id: &str) -> Result<Option<SandboxRef>> {
         if id.is_empty() {
             return Err(Error::invalid("pod_sandbox_id is required"));
         }
-        let sandboxes = self.docker().list_containers(&sandbox_filter()).await?;
-        let mut found: Vec<SandboxRef> = sandboxes
+        let docker = self
+            .resolve_managed(id, labels::TYPE_SANDBOX)
+            .await
+            .map_err(|e| e.context("pod_sandbox_id"))?;
+        let checkpointed: Vec<String> = self
+            .checkpoints
+            .ids()
             .into_iter()
-            .filter(|c| c.id.as_deref().is_some_and(|cid| cid.starts_with(id)))
-            .map(|c| SandboxRef::Docker(Box::new(c)))
+            .filter(|cp| cp.starts_with(id) && docker.as_ref().is_none_or(|d| &d.id != cp))
             .collect();
-        for cp_id in self.checkpoints.ids() {
-            if cp_id.starts_with(id) && !found.iter().any(|f| f.id() == cp_id) {
-                found.push(SandboxRef::CheckpointOnly(cp_id));
-            }
-        }
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            n => Err(Error::invalid(format!(
-                "pod sandbox ID prefix {id:?} is ambiguous ({n} sandboxes match)"
+        match (docker, checkpointed.len()) {
+            (Some(d), 0) => Ok(Some(SandboxRef::Docker(d))),
+            (None, 0) => Ok(None),
+            (None, 1) => Ok(checkpointed
+                .into_iter()
+                .next()
+                .map(SandboxRef::CheckpointOnly)),
+            _ => Err(Error::invalid(format!(
+                "pod sandbox ID prefix {id:?} is ambiguous"
             ))),
         }
     }
