@@ -58,7 +58,7 @@ async fn status_ready_with_handlers_and_verbose_info() {
     }
     let details: serde_json::Value = serde_json::from_str(&resp.info["info"]).unwrap();
     assert_eq!(details["dockerVersion"], info.server_version.unwrap());
-    assert_eq!(details["sandboxImage"], "registry.k8s.io/pause:3.10");
+    assert_eq!(details["sandboxImage"], common::test_pause_image());
     let config: serde_json::Value = serde_json::from_str(&resp.info["config"]).unwrap();
     assert!(config["dockerEndpoint"].is_string());
 }

@@ -899,3 +899,24 @@ async fn dual_stack_network_reports_both_ips() {
         "{net:?}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_pause_image_that_cannot_be_pulled_is_built_offline() {
+    // Port 1 on loopback refuses at once: the pull fails, the build succeeds.
+    let pause = format!("127.0.0.1:1/docker-cri-test/{}:3.10", unique("pause"));
+    let server = Server::start(&["--pod-infra-container-image", &pause]).await;
+    let mut rt = server.runtime().await;
+    let (config, _cleanup) = pod_config("offline");
+    let id = run(&mut rt, &config).await.unwrap();
+    let image = docker()
+        .await
+        .inspect_image(&pause)
+        .await
+        .expect("built and tagged");
+    assert_eq!(
+        image.config.unwrap().entrypoint,
+        Some(vec!["/pause".to_string()])
+    );
+    remove(&mut rt, &id).await.unwrap();
+    common::remove_image_quietly(&pause).await;
+}

@@ -44,6 +44,8 @@ pub struct Runtime {
     sandbox_name_locks: KeyedLocks,
     /// The lowest oom_score_adj the host allows (see `host::min_oom_score_adj`).
     min_oom_score_adj: i64,
+    /// One pull-or-build of the sandbox image at a time.
+    pause_image_lock: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -73,6 +75,7 @@ impl Runtime {
             checkpoints,
             sandbox_name_locks: KeyedLocks::default(),
             min_oom_score_adj,
+            pause_image_lock: tokio::sync::Mutex::new(()),
         })
     }
 

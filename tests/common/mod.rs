@@ -54,6 +54,25 @@ pub async fn docker() -> Docker {
     docker
 }
 
+/// The pause image the tests' pods use, built once per test binary with
+/// `docker-cri pause-image` (no registry involved).
+pub fn test_pause_image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let tag = format!("docker-cri-test/pause:{}", env!("CARGO_PKG_VERSION"));
+        let out = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
+            .args(["pause-image", "--tag", &tag])
+            .output()
+            .expect("running docker-cri pause-image");
+        assert!(
+            out.status.success(),
+            "building the test pause image failed (is dockerd running?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tag
+    })
+}
+
 /// A running docker-cri process.
 pub struct Server {
     child: Child,
@@ -86,6 +105,15 @@ impl Server {
     ) -> Server {
         let socket = dir.path().join("cri.sock");
         let log = dir.path().join("docker-cri.log");
+        // Hermetic: pods use a pause image built offline by docker-cri itself,
+        // unless the test chooses one.
+        let mut pause = Vec::new();
+        if !extra.contains(&"--pod-infra-container-image") {
+            pause = vec![
+                "--pod-infra-container-image".to_string(),
+                test_pause_image().to_string(),
+            ];
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
             .arg("--container-runtime-endpoint")
             .arg(format!("unix://{}", socket.display()))
@@ -93,6 +121,7 @@ impl Server {
             .arg(format!("unix://{docker_socket}"))
             .arg("--root-directory")
             .arg(root)
+            .args(&pause)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

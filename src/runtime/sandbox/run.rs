@@ -188,12 +188,12 @@ impl Runtime {
     pub(crate) async fn ensure_pause_image(&self) -> Result<()> {
         let image = &self.config().pause_image;
         let reference = ImageRef::parse(image)?;
-        if self
-            .docker()
-            .inspect_image(&reference.normalized())
-            .await?
-            .is_some()
-        {
+        let present = || async { self.docker().inspect_image(&reference.normalized()).await };
+        if present().await?.is_some() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.pause_image_lock.lock().await;
+        if present().await?.is_some() {
             return Ok(());
         }
         match self.pull_image(image, None).await {
