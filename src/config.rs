@@ -73,6 +73,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION")]
     pub runtime_request_timeout: Option<String>,
 
+    /// A pull that makes no progress for this long is cancelled.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub image_pull_progress_deadline: Option<String>,
+
     /// How long in-flight calls may run after SIGTERM before the server exits.
     #[arg(long, global = true, value_name = "DURATION")]
     pub shutdown_grace_period: Option<String>,
@@ -118,6 +122,7 @@ pub struct FileConfig {
     pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
     pub runtime_request_timeout: Option<String>,
+    pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
     pub image_fs_sample_interval: Option<String>,
     pub log_level: Option<String>,
@@ -135,6 +140,7 @@ pub struct Config {
     pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
     pub runtime_request_timeout: Duration,
+    pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
     pub image_fs_sample_interval: Duration,
     pub log_level: String,
@@ -233,6 +239,14 @@ impl Config {
                 "runtime-request-timeout",
                 pick(&cli.runtime_request_timeout, file.runtime_request_timeout),
                 "2m",
+            )?,
+            image_pull_progress_deadline: duration(
+                "image-pull-progress-deadline",
+                pick(
+                    &cli.image_pull_progress_deadline,
+                    file.image_pull_progress_deadline,
+                ),
+                "1m",
             )?,
             shutdown_grace_period: duration(
                 "shutdown-grace-period",

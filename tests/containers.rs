@@ -248,6 +248,9 @@ async fn lifecycle_and_graceful_stop_against_a_sigterm_ignorer() {
     assert_eq!(s.reason, "Error");
     assert!(s.finished_at >= s.started_at);
     pod.stop(&id, 1).await.unwrap();
+    // An exited container is not started again under the same ID.
+    let err = pod.start(&id).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
 
     pod.remove(&id).await.unwrap();
     pod.remove(&id).await.unwrap();
@@ -1055,4 +1058,68 @@ async fn stop_signal_is_honoured() {
     let s = pod.status(&id).await.unwrap();
     assert_eq!(s.exit_code, 0, "the trap ran: {s:?}");
     assert_eq!(s.reason, "Completed");
+}
+
+#[tokio::test]
+async fn concurrent_identical_creates_leave_one_container() {
+    let server = Server::start(&[]).await;
+    let pod = Pod::new(&server).await;
+    let config = pod.ctr("same", "exec sleep 300");
+    let channel = server.channel().await;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let mut rt = docker_cri::client::runtime_client(channel.clone());
+            let req = api::CreateContainerRequest {
+                pod_sandbox_id: pod.id.clone(),
+                config: Some(config.clone()),
+                sandbox_config: Some(pod.config.clone()),
+            };
+            tokio::spawn(async move {
+                rt.create_container(req)
+                    .await
+                    .map(|r| r.into_inner().container_id)
+            })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(id) => ok.push(id),
+            Err(e) => assert_eq!(e.code(), Code::AlreadyExists, "{e:?}"),
+        }
+    }
+    assert_eq!(ok.len(), 1, "exactly one create succeeds: {ok:?}");
+    let mut pod = pod;
+    pod.start(&ok[0])
+        .await
+        .expect("the winner's container still exists");
+    pod.stop(&ok[0], 0).await.unwrap();
+}
+
+#[tokio::test]
+async fn status_reports_the_image_name_kubelet_gave() {
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    // kubelet: the image ID in `image`, the pod spec's name alongside.
+    let mut by_id = pod.ctr("byid", "true");
+    by_id.image = Some(api::ImageSpec {
+        image: pod.image.id.clone(),
+        user_specified_image: "my-registry/app:v1".into(),
+        ..Default::default()
+    });
+    let id = pod.create(&by_id).await.unwrap();
+    let s = pod.status(&id).await.unwrap();
+    assert_eq!(s.image.unwrap().image, "my-registry/app:v1");
+    assert_eq!(s.image_ref, pod.image.id);
+    // Only an ID: the image's tag, as dockershim reported it.
+    let mut id_only = pod.ctr("idonly", "true");
+    id_only.image = Some(api::ImageSpec {
+        image: pod.image.id.clone(),
+        ..Default::default()
+    });
+    let id = pod.create(&id_only).await.unwrap();
+    assert_eq!(
+        pod.status(&id).await.unwrap().image.unwrap().image,
+        pod.image.name
+    );
 }

@@ -36,13 +36,15 @@ impl DockerClient {
     }
 
     /// Pulls `repository:tag` (or `repository@digest` when `tag` is a digest),
-    /// following progress at debug level. No per-call timeout: the caller's
-    /// deadline bounds it, and dropping this future aborts the pull.
+    /// following progress at debug level. A pull may take long, but one that
+    /// reports nothing for `stall_after` is cancelled; dropping this future
+    /// aborts the pull too.
     pub async fn pull_image(
         &self,
         repository: &str,
         tag: &str,
         credentials: Option<DockerCredentials>,
+        stall_after: std::time::Duration,
     ) -> Result<()> {
         let docker = self.handle().await?;
         let options = CreateImageOptionsBuilder::new()
@@ -50,7 +52,16 @@ impl DockerClient {
             .tag(tag)
             .build();
         let mut progress = docker.create_image(Some(options), None, credentials);
-        while let Some(item) = progress.next().await {
+        loop {
+            let Some(item) = tokio::time::timeout(stall_after, progress.next())
+                .await
+                .map_err(|_| Error::DeadlineExceeded {
+                    what: format!("pulling {repository}:{tag} (no progress)"),
+                    after: stall_after,
+                })?
+            else {
+                break;
+            };
             match item {
                 Ok(info) => {
                     if let Some(message) = info.error_detail.and_then(|d| d.message) {

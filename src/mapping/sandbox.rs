@@ -559,7 +559,9 @@ pub fn sandbox_status(c: &ContainerInspectResponse) -> api::PodSandboxStatus {
         )),
         state: state(running),
         created_at: created_nanos(&docker_labels, created),
-        network: Some(network.unwrap_or_default()),
+        // kubelet recreates a non-host sandbox whose network status has an
+        // empty IP; no IP means no network status at all.
+        network,
         linux: Some(api::LinuxPodSandboxStatus {
             namespaces: Some(api::Namespace {
                 options: Some(sandbox_namespaces(c)),

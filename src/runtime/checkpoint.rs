@@ -1,7 +1,8 @@
 //! Sandbox checkpoints: what kubelet still needs once Docker has forgotten a
 //! sandbox (metadata, port mappings, host-network flag, the config summary),
 //! kept under `<root>/sandbox/<id>`. Written atomically with a checksum;
-//! a corrupt file is reported and removed, never fatal. Loaded once at
+//! a corrupt or foreign file (cri-dockerd's checksums differ) is reported
+//! and set aside as `<id>.corrupt`, never fatal and never deleted. Loaded once at
 //! startup and cached, so listing sandboxes reads no files.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const CHECKPOINT_VERSION: &str = "v1";
+const CORRUPT_SUFFIX: &str = ".corrupt";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortMappingRecord {
@@ -46,6 +48,9 @@ pub struct SandboxCheckpoint {
     pub data: CheckpointData,
     #[serde(default)]
     pub config: serde_json::Value,
+    /// Nanoseconds since the epoch, as the sandbox reported it.
+    #[serde(default)]
+    pub created_at: i64,
     #[serde(default)]
     pub checksum: u64,
 }
@@ -81,9 +86,12 @@ impl CheckpointStore {
             .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                // Leftover temporary file of an interrupted write.
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                // Leftover temporary file of an interrupted write of ours.
                 let _ = fs::remove_file(entry.path());
+                continue;
+            }
+            if name.starts_with('.') || name.ends_with(CORRUPT_SUFFIX) {
                 continue;
             }
             match read_checkpoint(&entry.path()) {
@@ -91,8 +99,14 @@ impl CheckpointStore {
                     cache.insert(name, cp);
                 }
                 Err(why) => {
-                    tracing::warn!(file = %entry.path().display(), %why, "removing corrupt sandbox checkpoint");
-                    let _ = fs::remove_file(entry.path());
+                    let aside = dir.join(format!("{name}{CORRUPT_SUFFIX}"));
+                    tracing::warn!(
+                        file = %entry.path().display(),
+                        %why,
+                        moved_to = %aside.display(),
+                        "ignoring an unreadable sandbox checkpoint"
+                    );
+                    let _ = fs::rename(entry.path(), aside);
                 }
             }
         }
@@ -108,6 +122,13 @@ impl CheckpointStore {
 
     pub fn ids(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, SandboxCheckpoint)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn write(&self, id: &str, mut cp: SandboxCheckpoint) -> Result<()> {
@@ -184,6 +205,7 @@ mod tests {
                 host_network: false,
             },
             config: serde_json::json!({"hostname": "web"}),
+            created_at: 5,
             checksum: 0,
         }
     }
@@ -209,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_and_tampered_files_are_dropped() {
+    fn corrupt_and_tampered_files_are_set_aside() {
         let root = tempfile::tempdir().unwrap();
         let store = CheckpointStore::open(root.path()).unwrap();
         store.write("good", sample()).unwrap();
@@ -222,7 +244,13 @@ mod tests {
         let reopened = CheckpointStore::open(root.path()).unwrap();
         assert_eq!(reopened.ids(), vec!["good".to_string()]);
         assert!(!dir.join("tampered").exists());
-        assert!(!dir.join("garbage").exists());
+        assert!(dir.join("tampered.corrupt").exists(), "kept for inspection");
+        assert!(dir.join("garbage.corrupt").exists());
         assert!(!dir.join(".half.tmp").exists());
+        // Set-aside files are not read again.
+        assert_eq!(
+            CheckpointStore::open(root.path()).unwrap().ids(),
+            vec!["good".to_string()]
+        );
     }
 }

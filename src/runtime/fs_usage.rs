@@ -58,15 +58,17 @@ impl FsUsage {
 #[derive(Default)]
 struct State {
     sample: Option<Arc<FsUsage>>,
-    refreshing: bool,
+    /// A measurement task is running.
+    measuring: bool,
+    /// How the last measurement failed, for callers waiting on it.
+    last_error: Option<(bool, String)>,
 }
 
 pub struct FsUsageSampler {
     docker: Arc<DockerClient>,
     interval: Duration,
     state: Arc<Mutex<State>>,
-    /// Serialises first measurements so concurrent callers walk once.
-    first: Mutex<()>,
+    measured: Arc<tokio::sync::Notify>,
 }
 
 impl FsUsageSampler {
@@ -75,41 +77,60 @@ impl FsUsageSampler {
             docker,
             interval,
             state: Arc::new(Mutex::new(State::default())),
-            first: Mutex::new(()),
+            measured: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
+    /// The latest sample. Measuring runs on its own task, at most one at a
+    /// time, and survives callers that give up; a stale sample is served
+    /// while a fresh one is taken.
     pub async fn latest(&self) -> Result<Arc<FsUsage>> {
-        {
-            let mut state = self.state.lock().await;
-            if let Some(sample) = state.sample.clone() {
-                if sample.taken.elapsed() >= self.interval && !state.refreshing {
-                    state.refreshing = true;
-                    self.refresh_in_background();
+        loop {
+            let measured = self.measured.notified();
+            {
+                let mut state = self.state.lock().await;
+                if let Some(sample) = state.sample.clone() {
+                    if sample.taken.elapsed() >= self.interval && !state.measuring {
+                        self.start_measuring(&mut state);
+                    }
+                    return Ok(sample);
                 }
-                return Ok(sample);
+                if let Some((unavailable, message)) = state.last_error.take() {
+                    return Err(if unavailable {
+                        Error::DockerUnavailable(message)
+                    } else {
+                        Error::FailedPrecondition(message)
+                    });
+                }
+                if !state.measuring {
+                    self.start_measuring(&mut state);
+                }
             }
+            measured.await;
         }
-        let _first = self.first.lock().await;
-        if let Some(sample) = self.state.lock().await.sample.clone() {
-            return Ok(sample);
-        }
-        let sample = Arc::new(measure(&self.docker).await?);
-        self.state.lock().await.sample = Some(sample.clone());
-        Ok(sample)
     }
 
-    fn refresh_in_background(&self) {
-        let docker = self.docker.clone();
-        let state = self.state.clone();
+    fn start_measuring(&self, state: &mut State) {
+        state.measuring = true;
+        let (docker, shared, measured) = (
+            self.docker.clone(),
+            self.state.clone(),
+            self.measured.clone(),
+        );
         tokio::spawn(async move {
             let result = measure(&docker).await;
-            let mut state = state.lock().await;
-            state.refreshing = false;
+            let mut state = shared.lock().await;
+            state.measuring = false;
             match result {
                 Ok(sample) => state.sample = Some(Arc::new(sample)),
-                Err(e) => tracing::warn!(error = %e, "refreshing image filesystem usage failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "measuring image filesystem usage failed");
+                    state.last_error =
+                        Some((matches!(e, Error::DockerUnavailable(_)), e.to_string()));
+                }
             }
+            drop(state);
+            measured.notify_waiters();
         });
     }
 }
@@ -148,9 +169,12 @@ pub fn measure_layers(root: &Path, driver: &str) -> Result<FsUsage> {
     let mut images = Usage::default();
     let mut containers = Usage::default();
     let mut seen = HashSet::new();
+    // Running containers' `merged` overlay mounts show their whole root
+    // filesystem; staying on one device keeps them out.
+    let device = fs::metadata(&scan_dir).map(|m| m.dev()).unwrap_or(0);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let usage = walk(&entry.path(), &mut seen);
+        let usage = walk(&entry.path(), device, &mut seen);
         if container_layers.contains(&name) {
             containers += usage;
         } else {
@@ -183,15 +207,18 @@ fn container_layer_ids(layer_store: &Path) -> HashSet<String> {
     ids
 }
 
-/// Allocated bytes and inodes below `path`, without following symlinks and
-/// counting hard-linked files once.
-fn walk(path: &Path, seen: &mut HashSet<(u64, u64)>) -> Usage {
+/// Allocated bytes and inodes below `path` on `device`, without following
+/// symlinks or crossing mounts, counting hard-linked files once.
+fn walk(path: &Path, device: u64, seen: &mut HashSet<(u64, u64)>) -> Usage {
     let mut usage = Usage::default();
     let mut stack = vec![path.to_path_buf()];
     while let Some(p) = stack.pop() {
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
         };
+        if meta.dev() != device {
+            continue;
+        }
         if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
             continue;
         }

@@ -55,6 +55,7 @@ impl Runtime {
                 &reference.familiar_repository(),
                 &reference.pull_tag(),
                 credentials,
+                self.config().image_pull_progress_deadline,
             )
             .await
             .map_err(|e| e.context(format!("pulling {reference}")))?;

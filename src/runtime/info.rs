@@ -26,34 +26,27 @@ impl Runtime {
 
     /// Never fails because Docker is down: that is reported as a condition.
     pub async fn status(&self, verbose: bool) -> Result<api::StatusResponse> {
-        let (runtime_ready, reason, message) = match self.docker().ping().await {
+        let (mut runtime_ready, mut reason, mut message) = match self.docker().ping().await {
             Ok(()) => (true, String::new(), String::new()),
             Err(e) => (false, "DockerDaemonNotReady".to_string(), e.to_string()),
         };
         let mut handlers = runtime_handlers(None, false);
         let mut info = HashMap::new();
         if runtime_ready {
-            // Both cheap: Docker answers these from memory.
-            let docker_info = self.docker().info().await?;
-            let api = self.docker().api_version().await?;
-            let kernel = docker_info.kernel_version.clone().unwrap_or_default();
-            handlers = runtime_handlers(
-                docker_info.runtimes.as_ref(),
-                recursive_read_only_supported(api, &kernel),
-            );
-            if verbose {
-                let details = serde_json::json!({
-                    "dockerCriVersion": env!("CARGO_PKG_VERSION"),
-                    "dockerVersion": docker_info.server_version,
-                    "dockerApiVersion": api.to_string(),
-                    "defaultRuntime": docker_info.default_runtime,
-                    "cgroupDriver": docker_info.cgroup_driver.map(|d| d.to_string()),
-                    "storageDriver": docker_info.driver,
-                    "dockerRootDir": docker_info.docker_root_dir,
-                    "sandboxImage": self.config().pause_image,
-                    "podCIDR": *self.pod_cidr.read().await,
-                });
-                info.insert("info".to_string(), details.to_string());
+            match self.docker_details(verbose).await {
+                Ok((h, details)) => {
+                    handlers = h;
+                    if let Some(details) = details {
+                        info.insert("info".to_string(), details.to_string());
+                    }
+                }
+                // Status never fails for Docker's sake: kubelet would mark the
+                // node NotReady either way, and a condition says why.
+                Err(e) => {
+                    runtime_ready = false;
+                    reason = "DockerInfoFailed".to_string();
+                    message = e.to_string();
+                }
             }
         }
         if verbose {
@@ -86,6 +79,36 @@ impl Runtime {
                 mount_options: false,
             }),
         })
+    }
+
+    /// Runtime handlers and, when verbose, the JSON details from `docker info`.
+    async fn docker_details(
+        &self,
+        verbose: bool,
+    ) -> Result<(Vec<api::RuntimeHandler>, Option<serde_json::Value>)> {
+        // Both cheap: Docker answers these from memory.
+        let docker_info = self.docker().info().await?;
+        let api = self.docker().api_version().await?;
+        let kernel = docker_info.kernel_version.clone().unwrap_or_default();
+        let handlers = runtime_handlers(
+            docker_info.runtimes.as_ref(),
+            recursive_read_only_supported(api, &kernel),
+        );
+        let pod_cidr = self.pod_cidr.read().await.clone();
+        let details = verbose.then(|| {
+            serde_json::json!({
+                "podCIDR": pod_cidr,
+                "dockerCriVersion": env!("CARGO_PKG_VERSION"),
+                "dockerVersion": docker_info.server_version,
+                "dockerApiVersion": api.to_string(),
+                "defaultRuntime": docker_info.default_runtime,
+                "cgroupDriver": docker_info.cgroup_driver.map(|d| d.to_string()),
+                "storageDriver": docker_info.driver,
+                "dockerRootDir": docker_info.docker_root_dir,
+                "sandboxImage": self.config().pause_image,
+            })
+        });
+        Ok((handlers, details))
     }
 
     pub async fn runtime_config(&self) -> Result<api::RuntimeConfigResponse> {

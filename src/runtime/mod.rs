@@ -39,9 +39,11 @@ pub struct Runtime {
     fs_usage: FsUsageSampler,
     /// Set by kubelet through UpdateRuntimeConfig; used by pod networking.
     pod_cidr: RwLock<String>,
-    checkpoints: CheckpointStore,
+    checkpoints: Arc<CheckpointStore>,
     /// Serialises RunPodSandbox per sandbox name.
     sandbox_name_locks: KeyedLocks,
+    /// Serialises CreateContainer per container name.
+    container_name_locks: KeyedLocks,
     /// The lowest oom_score_adj the host allows (see `host::min_oom_score_adj`).
     min_oom_score_adj: i64,
     /// One pull-or-build of the sandbox image at a time.
@@ -52,7 +54,7 @@ impl Runtime {
     /// Opens docker-cri's state under the root directory; does not contact
     /// Docker.
     pub fn new(config: Arc<Config>) -> Result<Self> {
-        let checkpoints = CheckpointStore::open(&config.root_directory)?;
+        let checkpoints = Arc::new(CheckpointStore::open(&config.root_directory)?);
         let min_oom_score_adj = host::min_oom_score_adj();
         if min_oom_score_adj > crate::mapping::sandbox::PAUSE_OOM_SCORE_ADJ {
             tracing::warn!(
@@ -74,6 +76,7 @@ impl Runtime {
             pod_cidr: RwLock::new(String::new()),
             checkpoints,
             sandbox_name_locks: KeyedLocks::default(),
+            container_name_locks: KeyedLocks::default(),
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
         })
@@ -145,6 +148,25 @@ impl Runtime {
                 "ID prefix {id:?} is ambiguous ({n} match)"
             ))),
         }
+    }
+
+    /// Writes a checkpoint off the async workers: it fsyncs.
+    pub(crate) async fn save_checkpoint(
+        &self,
+        id: &str,
+        checkpoint: checkpoint::SandboxCheckpoint,
+    ) -> Result<()> {
+        let (store, id) = (self.checkpoints.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || store.write(&id, checkpoint))
+            .await
+            .map_err(|e| crate::Error::internal(format!("checkpoint task: {e}")))?
+    }
+
+    pub(crate) async fn forget_checkpoint(&self, id: &str) -> Result<()> {
+        let (store, id) = (self.checkpoints.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || store.remove(&id))
+            .await
+            .map_err(|e| crate::Error::internal(format!("checkpoint task: {e}")))?
     }
 
     /// An OOM score the host can actually apply.

@@ -55,6 +55,16 @@ pub async fn handle<T>(
     .await
 }
 
+/// Runs `work` on its own task so that it finishes (including its cleanup on
+/// failure) even when the caller gives up and the RPC future is dropped.
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work.in_current_span())
+        .await
+        .map_err(|e| Error::internal(format!("request task failed: {e}")))?
+}
+
 /// The `grpc-timeout` header: up to 8 digits and a unit (H M S m u n).
 pub fn client_deadline(metadata: &MetadataMap) -> Option<Duration> {
     parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)

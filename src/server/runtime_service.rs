@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
-use super::rpc::{handle, required};
+use super::rpc::{detached, handle, required};
 use super::status::not_implemented;
 use crate::api::{self, runtime_service_server::RuntimeService};
 use crate::runtime::Runtime;
@@ -100,11 +100,10 @@ impl RuntimeService for RuntimeServiceImpl {
         );
         tracing::trace!(parent: &span, request = ?req, "request");
         handle("RunPodSandbox", span, request.metadata(), async {
-            let config = required(&req.config, "config")?;
-            let pod_sandbox_id = self
-                .runtime
-                .run_pod_sandbox(config, &req.runtime_handler)
-                .await?;
+            let config = required(&req.config, "config")?.clone();
+            let (runtime, handler) = (self.runtime.clone(), req.runtime_handler.clone());
+            let pod_sandbox_id =
+                detached(async move { runtime.run_pod_sandbox(&config, &handler).await }).await?;
             Ok(api::RunPodSandboxResponse { pod_sandbox_id })
         })
         .await
@@ -198,11 +197,16 @@ impl RuntimeService for RuntimeServiceImpl {
         // Full requests hold env values: trace level only.
         tracing::trace!(parent: &span, request = ?req, "request");
         handle("CreateContainer", span, request.metadata(), async {
-            let config = required(&req.config, "config")?;
-            let container_id = self
-                .runtime
-                .create_container(&req.pod_sandbox_id, config, req.sandbox_config.as_ref())
-                .await?;
+            let config = required(&req.config, "config")?.clone();
+            let runtime = self.runtime.clone();
+            let (sandbox_id, sandbox_config) =
+                (req.pod_sandbox_id.clone(), req.sandbox_config.clone());
+            let container_id = detached(async move {
+                runtime
+                    .create_container(&sandbox_id, &config, sandbox_config.as_ref())
+                    .await
+            })
+            .await?;
             Ok(api::CreateContainerResponse { container_id })
         })
         .await

@@ -24,6 +24,8 @@ pub const STOP_SIGNAL_LABEL: &str = "io.docker-cri.stop-signal";
 
 /// cgroup v2 keys docker-cri can carry through Docker.
 const UNIFIED_PIDS_MAX: &str = "pids.max";
+/// kubelet sets this on cgroup v2 hosts with swap accounting ("0": no swap).
+const UNIFIED_SWAP_MAX: &str = "memory.swap.max";
 /// kubelet sets this on cgroup v2; Docker cannot, and the default (kill one
 /// process) is the older Kubernetes behaviour, so it is accepted and noted.
 const UNIFIED_OOM_GROUP: &str = "memory.oom.group";
@@ -43,7 +45,8 @@ pub struct ContainerPlan<'a> {
     pub config: &'a api::ContainerConfig,
     pub pod: &'a PodContext,
     pub image_id: &'a str,
-    /// The image's own labels (Docker merges them into the container's).
+    /// The image name status reports (the user's, not the ID).
+    pub display_image: &'a str,
     pub api_version: ApiVersion,
     pub cgroup_driver: CgroupDriver,
     pub cgroup_parent: &'a str,
@@ -380,8 +383,29 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
         )));
     }
     let mut pids_limit = None;
+    let mut memory_swap = memory_swap;
     for (key, value) in &r.unified {
         match key.as_str() {
+            // Docker's MemorySwap is memory plus swap.
+            UNIFIED_SWAP_MAX => {
+                memory_swap = match (value.as_str(), memory) {
+                    ("max", _) => Some(-1),
+                    (n, Some(m)) => {
+                        let swap = n.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                            Error::invalid(format!(
+                                "resources.unified[memory.swap.max] {value:?} is not a byte count or max"
+                            ))
+                        })?;
+                        Some(m.saturating_add(swap))
+                    }
+                    (_, None) => {
+                        tracing::debug!(
+                            "memory.swap.max without a memory limit cannot be expressed in Docker"
+                        );
+                        memory_swap
+                    }
+                };
+            }
             UNIFIED_PIDS_MAX => {
                 pids_limit = Some(if value == "max" {
                     -1
@@ -398,7 +422,8 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "resources.unified[{other}] cannot be applied through Docker (supported: {UNIFIED_PIDS_MAX})"
+                    "resources.unified[{other}] cannot be applied through Docker \
+                     (supported: {UNIFIED_PIDS_MAX}, {UNIFIED_SWAP_MAX})"
                 )));
             }
         }
@@ -415,11 +440,26 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
     })
 }
 
-pub fn update_body(r: &api::LinuxContainerResources) -> Result<ContainerUpdateBody> {
+/// The update for new resources, given the container's current memory and
+/// MemorySwap (memory plus swap) as Docker reports them.
+pub fn update_body(
+    r: &api::LinuxContainerResources,
+    current_memory: i64,
+    current_swap: i64,
+) -> Result<ContainerUpdateBody> {
     let res = resources(r)?;
-    // Docker refuses a memory limit above the current swap limit unless swap
-    // moves too; its own default for a new container is twice the memory.
-    let memory_swap = res.memory_swap.or(res.memory.map(|m| m.saturating_mul(2)));
+    // Docker refuses a memory limit above the current swap limit, so swap
+    // moves with memory, keeping the swap allowance the container had.
+    let memory_swap = res.memory_swap.or_else(|| {
+        let new_memory = res.memory?;
+        Some(if current_swap == -1 {
+            -1
+        } else if current_swap > 0 && current_memory > 0 {
+            new_memory.saturating_add((current_swap - current_memory).max(0))
+        } else {
+            new_memory.saturating_mul(2)
+        })
+    });
     Ok(ContainerUpdateBody {
         cpu_period: res.cpu_period,
         cpu_quota: res.cpu_quota,
@@ -511,14 +551,7 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
 
     let mut extra = vec![
         (labels::SANDBOX_ID, sandbox.clone()),
-        (
-            IMAGE_LABEL,
-            config
-                .image
-                .as_ref()
-                .map(|i| i.image.clone())
-                .unwrap_or_default(),
-        ),
+        (IMAGE_LABEL, plan.display_image.to_string()),
         (labels::CREATED_NANOS, plan.created_nanos.to_string()),
     ];
     if let Some(log) = &log {

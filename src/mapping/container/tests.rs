@@ -37,6 +37,7 @@ fn body_of(config: &api::ContainerConfig, pod: &PodContext) -> Result<ContainerC
         config,
         pod,
         image_id: "sha256:img",
+        display_image: "busybox:1",
         api_version: ApiVersion(1, 41),
         cgroup_driver: CgroupDriver::Cgroupfs,
         cgroup_parent: "",
@@ -413,17 +414,51 @@ fn oom_score_is_clamped_to_the_host_minimum() {
 }
 
 #[test]
-fn update_body_moves_swap_with_memory() {
-    let u = update_body(&api::LinuxContainerResources {
+fn update_body_keeps_the_swap_allowance() {
+    let r = api::LinuxContainerResources {
         memory_limit_in_bytes: 100 << 20,
         cpu_quota: 20_000,
         ..Default::default()
-    })
-    .unwrap();
+    };
+    // No swap before (MemorySwap == memory): none after.
+    let u = update_body(&r, 64 << 20, 64 << 20).unwrap();
     assert_eq!(u.memory, Some(100 << 20));
-    assert_eq!(u.memory_swap, Some(200 << 20));
+    assert_eq!(u.memory_swap, Some(100 << 20));
     assert_eq!(u.cpu_quota, Some(20_000));
-    assert_eq!(update_body(&Default::default()).unwrap().memory, None);
+    // 10 MiB of swap before: 10 MiB after.
+    assert_eq!(
+        update_body(&r, 64 << 20, 74 << 20).unwrap().memory_swap,
+        Some(110 << 20)
+    );
+    assert_eq!(update_body(&r, 64 << 20, -1).unwrap().memory_swap, Some(-1));
+    // No limit before: Docker's default of twice the memory.
+    assert_eq!(update_body(&r, 0, 0).unwrap().memory_swap, Some(200 << 20));
+    assert_eq!(update_body(&Default::default(), 0, 0).unwrap().memory, None);
+}
+
+#[test]
+fn kubelet_swap_settings_on_cgroup_v2() {
+    let with = |swap: &str| api::LinuxContainerResources {
+        memory_limit_in_bytes: 64 << 20,
+        unified: HashMap::from([("memory.swap.max".to_string(), swap.to_string())]),
+        ..Default::default()
+    };
+    assert_eq!(
+        resources(&with("0")).unwrap().memory_swap,
+        Some(64 << 20),
+        "no swap"
+    );
+    assert_eq!(
+        resources(&with("1048576")).unwrap().memory_swap,
+        Some(65 << 20)
+    );
+    assert_eq!(resources(&with("max")).unwrap().memory_swap, Some(-1));
+    assert!(resources(&with("lots")).is_err());
+    let no_memory = api::LinuxContainerResources {
+        unified: HashMap::from([("memory.swap.max".to_string(), "0".to_string())]),
+        ..Default::default()
+    };
+    assert_eq!(resources(&no_memory).unwrap().memory_swap, None);
 }
 
 #[test]

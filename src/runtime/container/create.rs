@@ -40,7 +40,25 @@ impl Runtime {
                     "image {image_name:?} is not present; pull it first"
                 ))
             })?;
-        let image_id = image.id.unwrap_or_default();
+        let image_id = image.id.clone().unwrap_or_default();
+        // What status reports as the image: kubelet passes the image ID in
+        // `image` and the pod spec's name in `user_specified_image`.
+        let spec = config.image.clone().unwrap_or_default();
+        let display_image = if !spec.user_specified_image.is_empty() {
+            spec.user_specified_image.clone()
+        } else if matches!(lookup, ImageLookup::Id(_))
+            || image_id
+                .trim_start_matches("sha256:")
+                .starts_with(image_name)
+        {
+            image
+                .repo_tags
+                .as_ref()
+                .and_then(|t| t.first().cloned())
+                .unwrap_or_else(|| image_name.to_string())
+        } else {
+            image_name.to_string()
+        };
 
         let sc = config
             .linux
@@ -70,6 +88,7 @@ impl Runtime {
             config,
             pod: &pod,
             image_id: &image_id,
+            display_image: &display_image,
             api_version,
             // The pause container's parent is already in Docker's form.
             cgroup_driver: CgroupDriver::Cgroupfs,
@@ -88,6 +107,7 @@ impl Runtime {
         let body = map::create_body(&plan)?;
 
         let name = map::docker_name(meta, &pod.pod);
+        let _guard = self.container_name_locks.lock(&name).await;
         let id = match self.docker().create_container(&name, body.clone()).await {
             Ok(id) => id,
             Err(Error::FailedPrecondition(msg))
@@ -102,13 +122,17 @@ impl Runtime {
         Ok(id)
     }
 
-    /// A leftover container holding the name: remove it unless it runs.
+    /// A leftover container holding the name: an exited one (an old
+    /// attempt) is removed; a created or running one means a duplicate
+    /// request.
     async fn replace_stale_container(&self, name: &str) -> Result<()> {
+        use bollard::models::ContainerStateStatusEnum as S;
         if let Some(c) = self.docker().inspect_container(name).await? {
             let id = c.id.clone().unwrap_or_default();
-            if c.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+            let status = c.state.as_ref().and_then(|s| s.status);
+            if !matches!(status, Some(S::EXITED | S::DEAD)) {
                 return Err(Error::AlreadyExists(format!(
-                    "container {name} is already running as {id}"
+                    "container {name} already exists as {id}"
                 )));
             }
             tracing::info!(name, stale = %id, "removing a stale container with the same name");

@@ -1,11 +1,32 @@
 //! StartContainer, StopContainer, RemoveContainer.
 
+use bollard::models::ContainerStateStatusEnum;
+
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
 impl Runtime {
+    /// Only a created container starts; starting a running one is a no-op.
+    /// Docker would happily re-run an exited container under the same ID,
+    /// which CRI does not allow.
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let id = self.require_container(id).await?;
+        let state = self
+            .docker()
+            .inspect_container(&id)
+            .await?
+            .and_then(|c| c.state)
+            .and_then(|s| s.status);
+        match state {
+            Some(ContainerStateStatusEnum::CREATED) => {}
+            Some(ContainerStateStatusEnum::RUNNING) => return Ok(()),
+            other => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {id} cannot be started: it is {}",
+                    other.map_or("gone".to_string(), |s| s.to_string())
+                )));
+            }
+        }
         self.docker()
             .start_container(&id)
             .await

@@ -16,13 +16,17 @@ impl Runtime {
         let Some(linux) = linux else {
             return Ok(());
         };
-        let body = update_body(linux)?;
         let current = self
             .docker()
             .inspect_container(&full)
             .await?
             .and_then(|c| c.host_config)
             .unwrap_or_default();
+        let body = update_body(
+            linux,
+            current.memory.unwrap_or(0),
+            current.memory_swap.unwrap_or(0),
+        )?;
         let wanted_oom = self.clamp_oom_score_adj(linux.oom_score_adj);
         if wanted_oom != current.oom_score_adj.unwrap_or(0) {
             return Err(Error::invalid(format!(

@@ -37,6 +37,7 @@ impl Runtime {
                         attempt: cp.attempt,
                     }),
                     state: api::PodSandboxState::SandboxNotready as i32,
+                    created_at: cp.created_at,
                     ..Default::default()
                 });
             }

@@ -20,7 +20,7 @@ impl Runtime {
             .remove_container(&id)
             .await
             .map_err(|e| e.context("removing the pause container"))?;
-        self.checkpoints.remove(&id)?;
+        self.forget_checkpoint(&id).await?;
         tracing::info!(sandbox = %id, "pod sandbox removed");
         Ok(())
     }

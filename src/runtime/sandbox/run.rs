@@ -77,10 +77,13 @@ impl Runtime {
         let _guard = self.sandbox_name_locks.lock(&name).await;
         self.ensure_pause_image().await?;
         let id = self.create_sandbox_container(&name, body).await?;
-        if let Err(e) = self.finish_sandbox(&id, config, resolv.as_deref()).await {
+        if let Err(e) = self
+            .finish_sandbox(&id, config, resolv.as_deref(), created_nanos)
+            .await
+        {
             tracing::warn!(sandbox = %id, error = %e, "RunPodSandbox failed; removing what it created");
             let _ = self.docker().remove_container(&id).await;
-            let _ = self.checkpoints.remove(&id);
+            let _ = self.forget_checkpoint(&id).await;
             return Err(e);
         }
         tracing::info!(sandbox = %id, name, "pod sandbox running");
@@ -92,6 +95,7 @@ impl Runtime {
         id: &str,
         config: &api::PodSandboxConfig,
         resolv: Option<&str>,
+        created_nanos: i64,
     ) -> Result<()> {
         let meta = config.metadata.clone().unwrap_or_default();
         let host_network = map::is_node(map::namespace_options(config).network);
@@ -117,10 +121,11 @@ impl Runtime {
                 host_network,
             },
             config: map::config_summary(config),
+            created_at: created_nanos,
             checksum: 0,
         };
-        self.checkpoints
-            .write(id, checkpoint)
+        self.save_checkpoint(id, checkpoint)
+            .await
             .map_err(|e| e.context("writing the sandbox checkpoint"))?;
         self.docker()
             .start_container(id)
@@ -157,7 +162,7 @@ impl Runtime {
                     }
                     tracing::info!(name, stale = %id, "removing a stale container with the sandbox's name");
                     self.docker().remove_container(&id).await?;
-                    let _ = self.checkpoints.remove(&id);
+                    let _ = self.forget_checkpoint(&id).await;
                 }
                 self.docker()
                     .create_container(name, body)
