@@ -968,29 +968,7 @@ async fn plain_docker_containers_are_untouchable() {
     let mut pod = Pod::new(&server).await;
     let docker = docker().await;
     let name = unique("plain");
-    let plain = docker
-        .create_container(
-            Some(
-                bollard::query_parameters::CreateContainerOptionsBuilder::new()
-                    .name(&name)
-                    .build(),
-            ),
-            bollard::models::ContainerCreateBody {
-                image: Some(pod.image.id.clone()),
-                cmd: Some(vec!["sleep".into(), "300".into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &plain,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
+    let plain = common::start_plain_container(&pod.image.id, &name).await;
     assert!(
         pod.list(api::ContainerFilter::default())
             .await

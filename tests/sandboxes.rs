@@ -467,29 +467,7 @@ async fn foreign_docker_containers_are_invisible_and_untouched() {
     let image = TestImage::busybox(None).await;
     let docker = docker().await;
     let name = unique("foreign");
-    let foreign = docker
-        .create_container(
-            Some(
-                bollard::query_parameters::CreateContainerOptionsBuilder::new()
-                    .name(&name)
-                    .build(),
-            ),
-            bollard::models::ContainerCreateBody {
-                image: Some(image.id.clone()),
-                cmd: Some(vec!["sleep".into(), "300".into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &foreign,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
+    let foreign = common::start_plain_container(&image.id, &name).await;
     let server = Server::start(&[]).await;
     let mut rt = server.runtime().await;
     assert!(list(&mut rt, None).await.iter().all(|p| p.id != foreign));

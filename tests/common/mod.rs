@@ -578,3 +578,33 @@ pub async fn run_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> St
     assert!(waited.is_ok(), "helper did not finish: {out}");
     out
 }
+
+/// A plain `docker run`-style container (not made through CRI) running
+/// `sleep 300`; returns its ID.
+pub async fn start_plain_container(image_id: &str, name: &str) -> String {
+    let docker = docker().await;
+    let id = docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(name)
+                    .build(),
+            ),
+            bollard::models::ContainerCreateBody {
+                image: Some(image_id.to_string()),
+                cmd: Some(vec!["sleep".into(), "300".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    docker
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .unwrap();
+    id
+}
