@@ -1101,3 +1101,65 @@ async fn status_reports_the_image_name_kubelet_gave() {
         pod.image.name
     );
 }
+
+/// Recursive read-only mounts need Docker API 1.44 (and Linux 5.12): on such
+/// a Docker a submount is read-only too, and Status advertises the feature;
+/// on an older Docker the request is refused clearly.
+#[tokio::test]
+async fn recursive_read_only_mounts() {
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let handlers = server
+        .runtime()
+        .await
+        .status(api::StatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .runtime_handlers;
+    let advertised = handlers[0].features.unwrap().recursive_read_only_mounts;
+    let host = tempfile::tempdir().unwrap();
+    let sub = host.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let mut config = pod.ctr("rro", "touch /ro/sub/x 2>&1; echo end");
+    config.mounts = vec![api::Mount {
+        host_path: host.path().display().to_string(),
+        container_path: "/ro".into(),
+        readonly: true,
+        recursive_read_only: true,
+        ..Default::default()
+    }];
+    let created = pod.create(&config).await;
+    let outcome = match created {
+        Ok(id) => {
+            pod.start(&id).await.unwrap();
+            pod.wait_exit(&id).await;
+            Ok(docker_logs(&id).await)
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::process::Command::new("umount").arg(&sub).status();
+    match outcome {
+        Ok(out) => {
+            assert!(advertised, "RRO worked, so Status must advertise it");
+            assert!(
+                out.contains("Read-only file system"),
+                "the submount is read-only too: {out}"
+            );
+        }
+        Err(e) => {
+            assert!(
+                !advertised,
+                "Status advertised RRO but the mount was refused: {e:?}"
+            );
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(e.message().contains("1.44"), "{e:?}");
+        }
+    }
+}

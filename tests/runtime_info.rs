@@ -143,7 +143,7 @@ impl DockerProxy {
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    if let Ok(mut outbound) = UnixStream::connect(common::DOCKER_SOCKET).await {
+                    if let Ok(mut outbound) = UnixStream::connect(common::docker_socket()).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });

@@ -111,6 +111,10 @@ async fn pause_image_subcommand_builds_offline() {
     let tag = format!("docker-cri-test/{}:3.10", common::unique("pause"));
     let out = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
         .args(["pause-image", "--tag", &tag])
+        .arg(format!(
+            "--docker-endpoint=unix://{}",
+            crate::common::docker_socket()
+        ))
         .output()
         .unwrap();
     assert!(

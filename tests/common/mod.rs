@@ -21,7 +21,12 @@ use docker_cri::client;
 use futures_util::StreamExt;
 use tonic::transport::Channel;
 
-pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// The Docker daemon under test: `/var/run/docker.sock`, or the socket path
+/// in DOCKER_CRI_TEST_DOCKER_SOCKET (to run the suite against another
+/// Docker version side by side).
+pub fn docker_socket() -> String {
+    std::env::var("DOCKER_CRI_TEST_DOCKER_SOCKET").unwrap_or_else(|_| "/var/run/docker.sock".into())
+}
 
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
@@ -41,11 +46,12 @@ pub fn unique(prefix: &str) -> String {
 pub async fn docker() -> Docker {
     let fail = |why: String| -> ! {
         panic!(
-            "these tests need a running Docker daemon at {DOCKER_SOCKET} ({why}); \
-             start dockerd, or run ./scripts/test.sh which does"
+            "these tests need a running Docker daemon at {} ({why}); \
+             start dockerd, or run ./scripts/test.sh which does",
+            docker_socket()
         )
     };
-    let docker = Docker::connect_with_unix(DOCKER_SOCKET, 120, bollard::API_DEFAULT_VERSION)
+    let docker = Docker::connect_with_unix(&docker_socket(), 120, bollard::API_DEFAULT_VERSION)
         .unwrap_or_else(|e| fail(e.to_string()))
         .negotiate_version()
         .await
@@ -62,6 +68,7 @@ pub fn test_pause_image() -> &'static str {
         let tag = format!("docker-cri-test/pause:{}", env!("CARGO_PKG_VERSION"));
         let out = Command::new(env!("CARGO_BIN_EXE_docker-cri"))
             .args(["pause-image", "--tag", &tag])
+            .arg(format!("--docker-endpoint=unix://{}", docker_socket()))
             .output()
             .expect("running docker-cri pause-image");
         assert!(
@@ -83,7 +90,7 @@ pub struct Server {
 
 impl Server {
     pub async fn start(extra: &[&str]) -> Server {
-        Self::start_with_docker(DOCKER_SOCKET, extra).await
+        Self::start_with_docker(&docker_socket(), extra).await
     }
 
     pub async fn start_with_docker(docker_socket: &str, extra: &[&str]) -> Server {
@@ -94,7 +101,7 @@ impl Server {
 
     /// A server whose state directory outlives it (for restart tests).
     pub async fn start_with_root(root: &Path, extra: &[&str]) -> Server {
-        Self::launch(tempfile::tempdir().unwrap(), DOCKER_SOCKET, root, extra).await
+        Self::launch(tempfile::tempdir().unwrap(), &docker_socket(), root, extra).await
     }
 
     async fn launch(
