@@ -30,6 +30,9 @@ pub(crate) struct Managed {
     pub id: String,
     pub name: String,
     pub labels: std::collections::HashMap<String, String>,
+    /// The inspect that resolved a full ID, kept so callers that need it do
+    /// not ask Docker twice (status is on kubelet's hot path).
+    pub inspected: Option<Box<bollard::models::ContainerInspectResponse>>,
 }
 
 pub struct Runtime {
@@ -114,7 +117,11 @@ impl Runtime {
             let Some(c) = self.docker().inspect_container(id).await? else {
                 return Ok(None);
             };
-            let docker_labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+            let docker_labels = c
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default();
             if docker_labels.get(labels::TYPE).map(String::as_str) != Some(kind)
                 || c.id.as_deref() != Some(id)
             {
@@ -122,8 +129,9 @@ impl Runtime {
             }
             return Ok(Some(Managed {
                 id: id.to_string(),
-                name: c.name.unwrap_or_default(),
+                name: c.name.clone().unwrap_or_default(),
                 labels: docker_labels,
+                inspected: Some(Box::new(c)),
             }));
         }
         let filter = vec![format!("{}={kind}", labels::TYPE)];
@@ -140,6 +148,7 @@ impl Runtime {
                     .and_then(|n| n.into_iter().next())
                     .unwrap_or_default(),
                 labels: c.labels.unwrap_or_default(),
+                inspected: None,
             })
             .collect();
         match found.len() {
@@ -147,6 +156,18 @@ impl Runtime {
             n => Err(crate::Error::invalid(format!(
                 "ID prefix {id:?} is ambiguous ({n} match)"
             ))),
+        }
+    }
+
+    /// The Docker inspect of a resolved container: the one resolution made,
+    /// or a fresh one after a prefix lookup. `None`: it vanished meanwhile.
+    pub(crate) async fn take_inspect(
+        &self,
+        managed: &mut Managed,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>> {
+        match managed.inspected.take() {
+            Some(inspect) => Ok(Some(*inspect)),
+            None => self.docker().inspect_container(&managed.id).await,
         }
     }
 

@@ -534,26 +534,7 @@ pub async fn start_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> 
         }),
         ..Default::default()
     };
-    let id = docker
-        .create_container(
-            Some(
-                bollard::query_parameters::CreateContainerOptionsBuilder::new()
-                    .name(&name)
-                    .build(),
-            ),
-            body,
-        )
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &id,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
-    id
+    create_and_start(&docker, &name, body).await
 }
 
 pub async fn force_remove(id: &str) {
@@ -590,6 +571,23 @@ pub async fn run_in_pod(image: &TestImage, sandbox_id: &str, script: &str) -> St
 /// `sleep 300`; returns its ID.
 pub async fn start_plain_container(image_id: &str, name: &str) -> String {
     let docker = docker().await;
+    create_and_start(
+        &docker,
+        name,
+        bollard::models::ContainerCreateBody {
+            image: Some(image_id.to_string()),
+            cmd: Some(vec!["sleep".into(), "300".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: bollard::models::ContainerCreateBody,
+) -> String {
     let id = docker
         .create_container(
             Some(
@@ -597,11 +595,7 @@ pub async fn start_plain_container(image_id: &str, name: &str) -> String {
                     .name(name)
                     .build(),
             ),
-            bollard::models::ContainerCreateBody {
-                image: Some(image_id.to_string()),
-                cmd: Some(vec!["sleep".into(), "300".into()]),
-                ..Default::default()
-            },
+            body,
         )
         .await
         .unwrap()

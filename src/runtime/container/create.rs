@@ -30,7 +30,7 @@ impl Runtime {
             .ok_or_else(|| Error::invalid("config.image.image is required"))?;
         let lookup = ImageLookup::parse(image_name).map_err(|e| e.context("config.image"))?;
 
-        let pod = self.pod_context(sandbox_id, sandbox_config).await?;
+        let (pod, cgroup_parent) = self.pod_context(sandbox_id, sandbox_config).await?;
         let image = self
             .docker()
             .inspect_image(&lookup.docker_key())
@@ -83,7 +83,6 @@ impl Runtime {
         let created_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
-        let cgroup_parent = self.sandbox_cgroup_parent(&pod.sandbox_id).await?;
         let mut plan = ContainerPlan {
             config,
             pod: &pod,
@@ -146,16 +145,15 @@ impl Runtime {
         &self,
         sandbox_id: &str,
         sandbox_config: Option<&api::PodSandboxConfig>,
-    ) -> Result<PodContext> {
+    ) -> Result<(PodContext, String)> {
         let not_found = || Error::not_found(format!("pod sandbox {sandbox_id:?} not found"));
-        let sandbox = match self.find_sandbox(sandbox_id).await? {
+        let mut sandbox = match self.find_sandbox(sandbox_id).await? {
             Some(SandboxRef::Docker(s)) => s,
             _ => return Err(not_found()),
         };
         let full_id = sandbox.id.clone();
         let inspect = self
-            .docker()
-            .inspect_container(&full_id)
+            .take_inspect(&mut sandbox)
             .await?
             .ok_or_else(not_found)?;
         if !inspect
@@ -182,22 +180,19 @@ impl Runtime {
                 })
             })
             .unwrap_or_default();
-        Ok(PodContext {
+        // The pause container's parent is already in Docker's form.
+        let cgroup_parent = inspect
+            .host_config
+            .as_ref()
+            .and_then(|h| h.cgroup_parent.clone())
+            .unwrap_or_default();
+        let pod = PodContext {
             namespaces: sandbox_namespaces(&inspect),
             pod: labels::sandbox_metadata(&docker_labels, &name),
             sandbox_id: full_id,
             log_directory,
-        })
-    }
-
-    async fn sandbox_cgroup_parent(&self, sandbox_id: &str) -> Result<String> {
-        Ok(self
-            .docker()
-            .inspect_container(sandbox_id)
-            .await?
-            .and_then(|c| c.host_config)
-            .and_then(|h| h.cgroup_parent)
-            .unwrap_or_default())
+        };
+        Ok((pod, cgroup_parent))
     }
 
     /// TARGET pid mode: the target must be a container of the same pod.

@@ -10,13 +10,9 @@ impl Runtime {
     /// Docker would happily re-run an exited container under the same ID,
     /// which CRI does not allow.
     pub async fn start_container(&self, id: &str) -> Result<()> {
-        let id = self.require_container(id).await?;
-        let state = self
-            .docker()
-            .inspect_container(&id)
-            .await?
-            .and_then(|c| c.state)
-            .and_then(|s| s.status);
+        let inspect = self.inspect_managed_container(id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let state = inspect.state.and_then(|s| s.status);
         match state {
             Some(ContainerStateStatusEnum::CREATED) => {}
             Some(ContainerStateStatusEnum::RUNNING) => return Ok(()),

@@ -27,11 +27,13 @@ impl Runtime {
             .map_err(|e| e.context("container_id"))
     }
 
-    /// Like `find_container`, but absence is NotFound.
-    pub(crate) async fn require_container(&self, id: &str) -> Result<String> {
-        self.find_container(id)
-            .await?
-            .map(|c| c.id)
-            .ok_or_else(|| Error::not_found(format!("container {id:?} not found")))
+    /// The Docker inspect of a managed container; absence is NotFound.
+    pub(crate) async fn inspect_managed_container(
+        &self,
+        id: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse> {
+        let not_found = || Error::not_found(format!("container {id:?} not found"));
+        let mut managed = self.find_container(id).await?.ok_or_else(not_found)?;
+        self.take_inspect(&mut managed).await?.ok_or_else(not_found)
     }
 }

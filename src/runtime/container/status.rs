@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::api;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mapping::container::container_status;
 use crate::runtime::Runtime;
 
@@ -13,12 +13,7 @@ impl Runtime {
         id: &str,
         verbose: bool,
     ) -> Result<(api::ContainerStatus, HashMap<String, String>)> {
-        let full = self.require_container(id).await?;
-        let inspect = self
-            .docker()
-            .inspect_container(&full)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("container {id:?} not found")))?;
+        let inspect = self.inspect_managed_container(id).await?;
         let pid = inspect
             .state
             .as_ref()

@@ -12,16 +12,12 @@ impl Runtime {
         id: &str,
         linux: Option<&api::LinuxContainerResources>,
     ) -> Result<()> {
-        let full = self.require_container(id).await?;
+        let inspect = self.inspect_managed_container(id).await?;
+        let full = inspect.id.clone().unwrap_or_default();
         let Some(linux) = linux else {
             return Ok(());
         };
-        let current = self
-            .docker()
-            .inspect_container(&full)
-            .await?
-            .and_then(|c| c.host_config)
-            .unwrap_or_default();
+        let current = inspect.host_config.unwrap_or_default();
         let body = update_body(
             linux,
             current.memory.unwrap_or(0),

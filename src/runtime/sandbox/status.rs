@@ -15,14 +15,12 @@ impl Runtime {
         verbose: bool,
     ) -> Result<(api::PodSandboxStatus, HashMap<String, String>)> {
         let not_found = || Error::not_found(format!("pod sandbox {id:?} not found"));
-        let sandbox = self.find_sandbox(id).await?.ok_or_else(not_found)?;
-        let SandboxRef::Docker(_) = &sandbox else {
+        let Some(SandboxRef::Docker(mut sandbox)) = self.find_sandbox(id).await? else {
             return Err(not_found());
         };
-        let full_id = sandbox.id().to_string();
+        let full_id = sandbox.id.clone();
         let inspect = self
-            .docker()
-            .inspect_container(&full_id)
+            .take_inspect(&mut sandbox)
             .await?
             .ok_or_else(not_found)?;
         let status = sandbox_status(&inspect);
