@@ -1,5 +1,10 @@
 //! Table tests of the container mapping, field by field; no daemon.
 
+use std::collections::HashMap;
+
+use bollard::models::{ContainerStateStatusEnum, MountPoint};
+
+use super::status::stop_signal_of;
 use super::*;
 
 fn pod() -> PodContext {
