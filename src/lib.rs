@@ -6,6 +6,7 @@
 //! `mapping`.
 
 pub mod api;
+pub mod cgroups;
 pub mod client;
 pub mod config;
 pub mod docker;

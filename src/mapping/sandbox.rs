@@ -151,20 +151,45 @@ fn sysctl_namespace(name: &str) -> Option<SysctlNs> {
     }
 }
 
+/// A sysctl name in the dotted form the runtime expects, as kubelet's own
+/// helper converts it: when the first separator is `/`, every `.` and `/`
+/// swap places, so `net/ipv4/conf/eth0.100/forwarding` keeps the VLAN
+/// interface `eth0.100` whole (`net.ipv4.conf.eth0/100.forwarding`).
+pub fn dotted_sysctl_name(name: &str) -> String {
+    match name.find(['.', '/']) {
+        Some(i) if name.as_bytes()[i] == b'/' => name
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => name.to_string(),
+    }
+}
+
 /// Validates pod sysctls as kubelet does: only namespaced ones, and none of a
-/// namespace the pod shares with the host. `/` separators become `.`.
+/// namespace the pod shares with the host. Slash-separated names are
+/// converted with [`dotted_sysctl_name`].
 pub fn sysctls(
     given: &HashMap<String, String>,
     ns: &api::NamespaceOption,
 ) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
     for (raw, value) in given {
-        let name = raw.replace('/', ".");
+        let name = dotted_sysctl_name(raw);
+        // After conversion a '/' can only stand inside a segment (an
+        // interface name such as eth0.100 in net.ipv4.conf.eth0/100.rp_filter).
         let valid_name = !name.is_empty()
             && name.split('.').all(|seg| {
                 !seg.is_empty()
+                    && !seg.starts_with('/')
+                    && !seg.ends_with('/')
                     && seg.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'_' | b'-' | b'/')
                     })
             });
         if !valid_name {
@@ -809,6 +834,34 @@ mod tests {
         );
         assert!(sysctls(&one("Net.IPv4"), &ns).is_err());
         assert!(sysctls(&one("net..x"), &ns).is_err());
+        assert!(sysctls(&one("net/ipv4//x"), &ns).is_err());
+        // A VLAN interface in a slash-separated name stays whole.
+        let vlan = sysctls(&one("net/ipv4/conf/eth0.100/forwarding"), &ns).unwrap();
+        assert_eq!(
+            vlan.keys().collect::<Vec<_>>(),
+            ["net.ipv4.conf.eth0/100.forwarding"]
+        );
+    }
+
+    #[test]
+    fn sysctl_names_convert_as_kubelet_does() {
+        for (given, want) in [
+            ("net.ipv4.ip_forward", "net.ipv4.ip_forward"),
+            ("net/ipv4/ip_forward", "net.ipv4.ip_forward"),
+            (
+                "net/ipv4/conf/eth0.100/forwarding",
+                "net.ipv4.conf.eth0/100.forwarding",
+            ),
+            // The first separator is '.', so the name is already dotted.
+            (
+                "net.ipv4.conf.eth0/100.forwarding",
+                "net.ipv4.conf.eth0/100.forwarding",
+            ),
+            ("kernel", "kernel"),
+            ("", ""),
+        ] {
+            assert_eq!(dotted_sysctl_name(given), want, "{given}");
+        }
     }
 
     #[test]

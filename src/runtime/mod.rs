@@ -51,6 +51,10 @@ pub struct Runtime {
     min_oom_score_adj: i64,
     /// One pull-or-build of the sandbox image at a time.
     pause_image_lock: tokio::sync::Mutex<()>,
+    /// The host's cgroup hierarchy, for limits Docker has no field for.
+    cgroups: crate::cgroups::Cgroups,
+    /// Containers whose oom_score_adj change was already noted as skipped.
+    oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Runtime {
@@ -82,6 +86,8 @@ impl Runtime {
             container_name_locks: KeyedLocks::default(),
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
+            cgroups: crate::cgroups::Cgroups::host(),
+            oom_update_noted: Default::default(),
         })
     }
 

@@ -4,6 +4,8 @@
 //! with leftovers never breaks a test.
 #![allow(dead_code)]
 
+pub mod pod;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

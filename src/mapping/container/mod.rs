@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 
 use crate::api;
 use crate::error::{Error, Result};
@@ -17,21 +17,36 @@ mod resources;
 mod status;
 
 pub use mounts::{cdi_devices, devices, mount_status, mounts};
-pub use resources::{Resources, resources, resources_status, update_body};
-pub use status::{container_from_summary, container_state, container_status, user_status};
+/// The cgroup settings recorded at create, from the container's labels.
+pub fn recorded_cgroup_settings(
+    docker_labels: &std::collections::HashMap<String, String>,
+) -> Vec<CgroupSetting> {
+    docker_labels
+        .get(CGROUP_SETTINGS_LABEL)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+pub use resources::{
+    CgroupSetting, Resources, hugepage_size_kib, resources, resources_status, update_body,
+};
+pub use status::{
+    container_from_summary, container_state, container_status, failed_start, inspected_state,
+    user_status,
+};
 
 /// The image name the caller asked for (Docker only keeps the ID we pass).
 pub const IMAGE_LABEL: &str = "io.docker-cri.image";
 /// The container's stop signal as CRI named it.
 pub const STOP_SIGNAL_LABEL: &str = "io.docker-cri.stop-signal";
 
+/// The limits written into the container's cgroup after it starts (JSON).
+pub const CGROUP_SETTINGS_LABEL: &str = "io.docker-cri.cgroup-settings";
+
 /// cgroup v2 keys docker-cri can carry through Docker.
 const UNIFIED_PIDS_MAX: &str = "pids.max";
 /// kubelet sets this on cgroup v2 hosts with swap accounting ("0": no swap).
 const UNIFIED_SWAP_MAX: &str = "memory.swap.max";
-/// kubelet sets this on cgroup v2; Docker cannot, and the default (kill one
-/// process) is the older Kubernetes behaviour, so it is accepted and noted.
-const UNIFIED_OOM_GROUP: &str = "memory.oom.group";
 
 /// Facts about the pod a container joins, read from its pause container.
 #[derive(Debug, Clone)]
@@ -41,6 +56,10 @@ pub struct PodContext {
     pub namespaces: api::NamespaceOption,
     /// Absolute directory for container logs (empty: none configured).
     pub log_directory: String,
+    /// The pod's RuntimeClass handler ("" for the default) and the Docker
+    /// runtime its pause container runs under; app containers use the same.
+    pub runtime_handler: String,
+    pub docker_runtime: Option<String>,
 }
 
 /// Everything docker-cri decided, besides the config, for one container.
@@ -61,6 +80,8 @@ pub struct ContainerPlan<'a> {
     /// Full ID of the TARGET pid-namespace container, if any.
     pub pid_target: Option<&'a str>,
     pub created_nanos: i64,
+    /// The cgroup settings this host will apply at start (see `crate::cgroups`).
+    pub cgroup_settings: &'a [CgroupSetting],
 }
 
 pub fn metadata(config: &api::ContainerConfig) -> Result<&api::ContainerMetadata> {
@@ -228,6 +249,14 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
     if let Some(sig) = &stop_signal {
         extra.push((STOP_SIGNAL_LABEL, sig.clone()));
     }
+    if !plan.cgroup_settings.is_empty() {
+        let json = serde_json::to_string(plan.cgroup_settings)
+            .map_err(|e| Error::internal(format!("encoding cgroup settings: {e}")))?;
+        extra.push((CGROUP_SETTINGS_LABEL, json));
+    }
+    if !plan.pod.runtime_handler.is_empty() {
+        extra.push((labels::RUNTIME_HANDLER, plan.pod.runtime_handler.clone()));
+    }
     let docker_labels = labels::container_labels(
         meta,
         &plan.pod.pod,
@@ -238,6 +267,7 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
 
     let host_config = HostConfig {
         network_mode: Some(network_mode),
+        runtime: plan.pod.docker_runtime.clone(),
         uts_mode: pod_host_network.then(|| "host".to_string()),
         ipc_mode: Some(ipc_mode),
         pid_mode,
@@ -250,7 +280,9 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
         cpu_quota: res.cpu_quota,
         cpu_shares: res.cpu_shares,
         memory: res.memory,
-        memory_swap: res.memory_swap,
+        // No swap unless asked for: Docker's own default would be as much
+        // swap as memory, which kubelet never means.
+        memory_swap: res.memory_swap.or(res.memory),
         cpuset_cpus: res.cpuset_cpus,
         cpuset_mems: res.cpuset_mems,
         pids_limit: res.pids_limit,
@@ -306,6 +338,12 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
         attach_stdout: Some(true),
         attach_stderr: Some(!config.tty),
         stop_signal,
+        // kubelet runs probes itself; an image's HEALTHCHECK must not run
+        // (cri-dockerd disables it too).
+        healthcheck: Some(HealthConfig {
+            test: Some(vec!["NONE".to_string()]),
+            ..Default::default()
+        }),
         labels: Some(docker_labels),
         host_config: Some(host_config),
         ..Default::default()

@@ -4,11 +4,35 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerUpdateBody, HostConfig};
+use serde::{Deserialize, Serialize};
 
 use crate::api;
 use crate::error::{Error, Result};
 
-use super::{UNIFIED_OOM_GROUP, UNIFIED_PIDS_MAX, UNIFIED_SWAP_MAX};
+use super::{UNIFIED_PIDS_MAX, UNIFIED_SWAP_MAX};
+
+/// A limit Docker has no field for, written straight into the container's
+/// cgroup once it runs (see `crate::cgroups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupSetting {
+    /// A cgroup v2 interface file of the container's cgroup, e.g.
+    /// `memory.high` (kubelet's MemoryQoS) or `memory.oom.group`.
+    Unified { key: String, value: String },
+    /// A hugetlb limit in bytes for one page size ("2MB", "1GB").
+    Hugepage { page_size: String, limit: u64 },
+}
+
+impl CgroupSetting {
+    pub fn describe(&self) -> String {
+        match self {
+            CgroupSetting::Unified { key, .. } => format!("resources.unified[{key}]"),
+            CgroupSetting::Hugepage { page_size, .. } => {
+                format!("resources.hugepage_limits[{page_size}]")
+            }
+        }
+    }
+}
 
 /// Resource fields shared by create and update.
 #[derive(Debug, Default, PartialEq)]
@@ -21,6 +45,41 @@ pub struct Resources {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    /// What only the container's cgroup files can carry.
+    pub cgroup_settings: Vec<CgroupSetting>,
+}
+
+/// A cgroup interface file name kubelet could mean: `<controller>.<name>`
+/// in lower case, never a path, and never the `cgroup.*` core files (which
+/// move processes or change the hierarchy).
+fn valid_unified_key(key: &str) -> bool {
+    let mut parts = key.splitn(2, '.');
+    let (Some(controller), Some(rest)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    controller != "cgroup"
+        && !controller.is_empty()
+        && !rest.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        && !key.contains("..")
+        && !key.ends_with('.')
+}
+
+/// A page size as kubelet names it: digits and KB, MB or GB ("2MB").
+pub fn hugepage_size_kib(page_size: &str) -> Option<u64> {
+    let unit_at = page_size.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = page_size.split_at(unit_at);
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let scale = match unit {
+        "KB" => 1,
+        "MB" => 1024,
+        "GB" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
@@ -100,15 +159,26 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
             )))
         }
     };
-    if let Some(h) = r.hugepage_limits.iter().find(|h| h.limit > 0) {
-        return Err(Error::invalid(format!(
-            "resources.hugepage_limits: Docker cannot limit {} hugepages",
-            h.page_size
-        )));
+    let mut cgroup_settings = Vec::new();
+    for h in &r.hugepage_limits {
+        if hugepage_size_kib(&h.page_size).is_none() {
+            return Err(Error::invalid(format!(
+                "resources.hugepage_limits: page size {:?} is not like 2MB or 1GB",
+                h.page_size
+            )));
+        }
+        // kubelet sends a zero limit for every size the pod does not use.
+        cgroup_settings.push(CgroupSetting::Hugepage {
+            page_size: h.page_size.clone(),
+            limit: h.limit,
+        });
     }
     let mut pids_limit = None;
     let mut memory_swap = memory_swap;
-    for (key, value) in &r.unified {
+    let mut keys: Vec<&String> = r.unified.keys().collect();
+    keys.sort();
+    for key in keys {
+        let value = &r.unified[key];
         match key.as_str() {
             // Docker's MemorySwap is memory plus swap.
             UNIFIED_SWAP_MAX => {
@@ -139,16 +209,21 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
                     })?
                 });
             }
-            UNIFIED_OOM_GROUP => {
-                tracing::debug!(
-                    "memory.oom.group cannot be set through Docker; left at the kernel default"
-                );
-            }
             other => {
-                return Err(Error::invalid(format!(
-                    "resources.unified[{other}] cannot be applied through Docker \
-                     (supported: {UNIFIED_PIDS_MAX}, {UNIFIED_SWAP_MAX})"
-                )));
+                if !valid_unified_key(other) {
+                    return Err(Error::invalid(format!(
+                        "resources.unified[{other:?}] is not a cgroup interface file name"
+                    )));
+                }
+                if value.is_empty() || value.len() > 256 || value.contains(['\n', '\0']) {
+                    return Err(Error::invalid(format!(
+                        "resources.unified[{other}] value {value:?} is empty, too long or has a newline or NUL"
+                    )));
+                }
+                cgroup_settings.push(CgroupSetting::Unified {
+                    key: other.to_string(),
+                    value: value.clone(),
+                });
             }
         }
     }
@@ -161,6 +236,7 @@ pub fn resources(r: &api::LinuxContainerResources) -> Result<Resources> {
         cpuset_cpus: cpuset("cpuset_cpus", &r.cpuset_cpus)?,
         cpuset_mems: cpuset("cpuset_mems", &r.cpuset_mems)?,
         pids_limit,
+        cgroup_settings,
     })
 }
 
@@ -173,7 +249,9 @@ pub fn update_body(
 ) -> Result<ContainerUpdateBody> {
     let res = resources(r)?;
     // Docker refuses a memory limit above the current swap limit, so swap
-    // moves with memory, keeping the swap allowance the container had.
+    // moves with memory. Without swap fields the container keeps the swap
+    // allowance it had (none, for a container created without one: never
+    // Docker's default of twice the memory).
     let memory_swap = res.memory_swap.or_else(|| {
         let new_memory = res.memory?;
         Some(if current_swap == -1 {
@@ -181,7 +259,7 @@ pub fn update_body(
         } else if current_swap > 0 && current_memory > 0 {
             new_memory.saturating_add((current_swap - current_memory).max(0))
         } else {
-            new_memory.saturating_mul(2)
+            new_memory
         })
     });
     Ok(ContainerUpdateBody {

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum,
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum,
 };
 
 use crate::api;
@@ -37,6 +38,11 @@ fn summary_state(state: Option<ContainerSummaryStateEnum>) -> api::ContainerStat
 
 fn image_spec(docker_labels: &HashMap<String, String>, fallback: &str) -> api::ImageSpec {
     api::ImageSpec {
+        // The pod's RuntimeClass handler the container runs under.
+        runtime_handler: docker_labels
+            .get(labels::RUNTIME_HANDLER)
+            .cloned()
+            .unwrap_or_default(),
         image: docker_labels
             .get(IMAGE_LABEL)
             .filter(|v| !v.is_empty())
@@ -113,6 +119,25 @@ pub fn user_status(docker_user: &str, proc_status: Option<&str>) -> Option<api::
     Some(api::ContainerUser { linux: Some(linux) })
 }
 
+/// Docker leaves a container whose start failed (e.g. its executable is
+/// missing) in `created`, with an exit code and the error. kubelet must see
+/// it as exited, or it starts it again on every sync and ignores the pod's
+/// restart policy.
+pub fn failed_start(st: &ContainerState) -> bool {
+    st.status == Some(ContainerStateStatusEnum::CREATED)
+        && (st.exit_code.is_some_and(|c| c != 0)
+            || st.error.as_deref().is_some_and(|e| !e.is_empty()))
+}
+
+/// The CRI state of an inspected container, failed starts included.
+pub fn inspected_state(st: &ContainerState) -> api::ContainerState {
+    if failed_start(st) {
+        api::ContainerState::ContainerExited
+    } else {
+        container_state(st.status)
+    }
+}
+
 pub fn container_status(
     c: &ContainerInspectResponse,
     proc_status: Option<&str>,
@@ -122,9 +147,15 @@ pub fn container_status(
     let docker_labels = config.labels.clone().unwrap_or_default();
     let (cri_labels, annotations) = labels::split_labels(&docker_labels);
     let st = c.state.clone().unwrap_or_default();
-    let state = container_state(st.status);
+    let state = inspected_state(&st);
     let exit_code = st.exit_code.unwrap_or(0) as i32;
+    let cannot_run = failed_start(&st);
     let (reason, message) = match state {
+        // dockershim's and cri-dockerd's reason for a start that failed.
+        api::ContainerState::ContainerExited if cannot_run => (
+            "ContainerCannotRun".to_string(),
+            st.error.clone().unwrap_or_default(),
+        ),
         api::ContainerState::ContainerExited => {
             let reason = if st.oom_killed == Some(true) {
                 "OOMKilled"
@@ -153,7 +184,12 @@ pub fn container_status(
         created_at: created,
         started_at: st.started_at.as_deref().map_or(0, rfc3339_to_nanos),
         finished_at: if state == api::ContainerState::ContainerExited {
-            st.finished_at.as_deref().map_or(0, rfc3339_to_nanos)
+            // A failed start never ran, so Docker has no finish time; the
+            // creation time is the stable stand-in (kubelet needs non-zero).
+            match st.finished_at.as_deref().map_or(0, rfc3339_to_nanos) {
+                0 if cannot_run => created,
+                t => t,
+            }
         } else {
             0
         },

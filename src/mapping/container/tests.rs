@@ -18,6 +18,8 @@ fn pod() -> PodContext {
         },
         namespaces: api::NamespaceOption::default(),
         log_directory: "/var/log/pods/ns_web_u1".into(),
+        runtime_handler: String::new(),
+        docker_runtime: None,
     }
 }
 
@@ -52,6 +54,7 @@ fn body_of(config: &api::ContainerConfig, pod: &PodContext) -> Result<ContainerC
         mounts: &mounts,
         pid_target: Some("target-id"),
         created_nanos: 7,
+        cgroup_settings: &[],
     };
     create_body(&plan)
 }
@@ -350,6 +353,20 @@ fn resources_table() {
     assert_eq!(res.memory, Some(64 << 20));
     assert_eq!(res.memory_swap, Some(128 << 20));
     assert_eq!(res.pids_limit, Some(100));
+    // What Docker has no field for goes to the cgroup files, in key order.
+    assert_eq!(
+        res.cgroup_settings,
+        vec![
+            CgroupSetting::Hugepage {
+                page_size: "2MB".into(),
+                limit: 0
+            },
+            CgroupSetting::Unified {
+                key: "memory.oom.group".into(),
+                value: "1".into()
+            },
+        ]
+    );
     let mut c = config();
     c.linux = Some(api::LinuxContainerConfig {
         resources: Some(r.clone()),
@@ -381,12 +398,24 @@ fn resources_table() {
         ),
         (
             "hugepage_limits",
-            Box::new(|r| r.hugepage_limits[0].limit = 2 << 20),
+            Box::new(|r| r.hugepage_limits[0].page_size = "2XB".into()),
         ),
         (
             "unified",
             Box::new(|r| {
-                r.unified.insert("memory.high".into(), "1".into());
+                r.unified.insert("cgroup.procs".into(), "1".into());
+            }),
+        ),
+        (
+            "unified",
+            Box::new(|r| {
+                r.unified.insert("../memory.high".into(), "1".into());
+            }),
+        ),
+        (
+            "unified",
+            Box::new(|r| {
+                r.unified.insert("memory.high".into(), "1\n2".into());
             }),
         ),
         (
@@ -403,6 +432,91 @@ fn resources_table() {
         assert!(matches!(err, Error::InvalidArgument(_)), "{field}");
         assert!(err.to_string().contains(field), "{field}: {err}");
     }
+}
+
+#[test]
+fn hugepage_sizes() {
+    assert_eq!(hugepage_size_kib("2MB"), Some(2048));
+    assert_eq!(hugepage_size_kib("1GB"), Some(1 << 20));
+    assert_eq!(hugepage_size_kib("64KB"), Some(64));
+    for bad in ["", "MB", "2", "2mb", "0MB", "2MiB", "-2MB"] {
+        assert_eq!(hugepage_size_kib(bad), None, "{bad}");
+    }
+}
+
+fn resources_mut(c: &mut api::ContainerConfig) -> &mut api::LinuxContainerResources {
+    c.linux
+        .get_or_insert_with(Default::default)
+        .resources
+        .get_or_insert_with(Default::default)
+}
+
+#[test]
+fn swap_defaults_to_none_at_create() {
+    let mut c = config();
+    resources_mut(&mut c).memory_limit_in_bytes = 64 << 20;
+    let hc = body(&c).host_config.unwrap();
+    assert_eq!(hc.memory_swap, Some(64 << 20));
+    assert_eq!(body(&config()).host_config.unwrap().memory_swap, None);
+}
+
+#[test]
+fn images_health_checks_are_disabled() {
+    let b = body(&config());
+    assert_eq!(
+        b.healthcheck.and_then(|h| h.test),
+        Some(vec!["NONE".to_string()])
+    );
+}
+
+#[test]
+fn failed_start_is_exited_with_the_reason() {
+    use bollard::models::{ContainerInspectResponse, ContainerState};
+    let created_nanos = 1_700_000_000_000_000_000i64;
+    let inspect = ContainerInspectResponse {
+        id: Some("c1".into()),
+        state: Some(ContainerState {
+            status: Some(ContainerStateStatusEnum::CREATED),
+            exit_code: Some(127),
+            error: Some("exec: \"/nope\": stat /nope: no such file or directory".into()),
+            started_at: Some("0001-01-01T00:00:00Z".into()),
+            finished_at: Some("0001-01-01T00:00:00Z".into()),
+            ..Default::default()
+        }),
+        config: Some(bollard::models::ContainerConfig {
+            labels: Some(HashMap::from([(
+                labels::CREATED_NANOS.to_string(),
+                created_nanos.to_string(),
+            )])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let s = container_status(&inspect, None);
+    assert_eq!(s.state, api::ContainerState::ContainerExited as i32);
+    assert_eq!(s.reason, "ContainerCannotRun");
+    assert_eq!(s.exit_code, 127);
+    assert!(s.message.contains("/nope"), "{}", s.message);
+    assert_eq!(s.finished_at, created_nanos);
+    // A container merely not started yet stays created.
+    let mut fresh = inspect.clone();
+    let st = fresh.state.as_mut().unwrap();
+    st.exit_code = Some(0);
+    st.error = Some(String::new());
+    let s = container_status(&fresh, None);
+    assert_eq!(s.state, api::ContainerState::ContainerCreated as i32);
+    assert_eq!(s.reason, "");
+}
+
+#[test]
+fn runtime_handler_applies_to_app_containers() {
+    let mut pod = pod();
+    pod.runtime_handler = "gvisor".into();
+    pod.docker_runtime = Some("runsc".into());
+    let b = body_of(&config(), &pod).unwrap();
+    assert_eq!(b.host_config.unwrap().runtime.as_deref(), Some("runsc"));
+    assert_eq!(b.labels.unwrap()[labels::RUNTIME_HANDLER], "gvisor");
+    assert_eq!(body(&config()).host_config.unwrap().runtime, None);
 }
 
 #[test]
@@ -436,8 +550,8 @@ fn update_body_keeps_the_swap_allowance() {
         Some(110 << 20)
     );
     assert_eq!(update_body(&r, 64 << 20, -1).unwrap().memory_swap, Some(-1));
-    // No limit before: Docker's default of twice the memory.
-    assert_eq!(update_body(&r, 0, 0).unwrap().memory_swap, Some(200 << 20));
+    // No limit before: no swap after either (not Docker's twice the memory).
+    assert_eq!(update_body(&r, 0, 0).unwrap().memory_swap, Some(100 << 20));
     assert_eq!(update_body(&Default::default(), 0, 0).unwrap().memory, None);
 }
 

@@ -80,6 +80,15 @@ impl Runtime {
 
         let pid_target = self.pid_target(config, &pod.sandbox_id).await?;
         let api_version = self.docker().api_version().await?;
+        let wanted_settings = map::resources(
+            &config
+                .linux
+                .as_ref()
+                .and_then(|l| l.resources.clone())
+                .unwrap_or_default(),
+        )?
+        .cgroup_settings;
+        let cgroup_settings = self.cgroups.plan(&wanted_settings)?;
         let created_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
@@ -98,6 +107,7 @@ impl Runtime {
             mounts: &config.mounts,
             pid_target: pid_target.as_deref(),
             created_nanos,
+            cgroup_settings: &cgroup_settings,
         };
         // Validate everything before anything is written to the host.
         map::create_body(&plan)?;
@@ -186,7 +196,17 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.cgroup_parent.clone())
             .unwrap_or_default();
+        let docker_runtime = inspect
+            .host_config
+            .as_ref()
+            .and_then(|h| h.runtime.clone())
+            .filter(|r| !r.is_empty());
         let pod = PodContext {
+            runtime_handler: docker_labels
+                .get(labels::RUNTIME_HANDLER)
+                .cloned()
+                .unwrap_or_default(),
+            docker_runtime,
             namespaces: sandbox_namespaces(&inspect),
             pod: labels::sandbox_metadata(&docker_labels, &name),
             sandbox_id: full_id,

@@ -3,6 +3,7 @@
 use bollard::models::ContainerStateStatusEnum;
 
 use crate::error::{Error, Result};
+use crate::mapping::container::{CgroupSetting, failed_start, recorded_cgroup_settings};
 use crate::runtime::Runtime;
 
 impl Runtime {
@@ -12,6 +13,11 @@ impl Runtime {
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let inspect = self.inspect_managed_container(id).await?;
         let id = inspect.id.clone().unwrap_or_default();
+        if inspect.state.as_ref().is_some_and(failed_start) {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} cannot be started: an earlier start failed (it is exited)"
+            )));
+        }
         let state = inspect.state.and_then(|s| s.status);
         match state {
             Some(ContainerStateStatusEnum::CREATED) => {}
@@ -26,7 +32,43 @@ impl Runtime {
         self.docker()
             .start_container(&id)
             .await
-            .map_err(|e| e.context(format!("starting container {id}")))
+            .map_err(|e| e.context(format!("starting container {id}")))?;
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let settings = recorded_cgroup_settings(&labels);
+        if settings.is_empty() {
+            return Ok(());
+        }
+        let applied = match self.docker().inspect_container(&id).await? {
+            Some(now) => match now.state.and_then(|s| s.pid).filter(|p| *p > 0) {
+                Some(pid) => self.apply_cgroup_settings(pid, settings).await,
+                // It already exited: nothing left to limit.
+                None => Ok(()),
+            },
+            None => Ok(()),
+        };
+        if let Err(e) = applied {
+            // A container must not run without limits it was created with.
+            tracing::warn!(container = %id, %e, "cgroup limits could not be applied; stopping it");
+            let _ = self.docker().stop_container(&id, 0, None).await;
+            return Err(e.context(format!("container {id} was stopped")));
+        }
+        Ok(())
+    }
+
+    /// Writes cgroup settings for a running process, off the async workers.
+    pub(crate) async fn apply_cgroup_settings(
+        &self,
+        pid: i64,
+        settings: Vec<CgroupSetting>,
+    ) -> Result<()> {
+        let cgroups = self.cgroups.clone();
+        tokio::task::spawn_blocking(move || cgroups.apply(pid, &settings))
+            .await
+            .map_err(|e| Error::internal(format!("cgroup task: {e}")))?
     }
 
     /// Stops with the container's stop signal, then SIGKILL after

@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::error::{Error, Result};
-use crate::mapping::container::update_body;
+use crate::mapping::container::{resources, update_body};
 use crate::runtime::Runtime;
 
 impl Runtime {
@@ -23,17 +23,51 @@ impl Runtime {
             current.memory.unwrap_or(0),
             current.memory_swap.unwrap_or(0),
         )?;
-        let wanted_oom = self.clamp_oom_score_adj(linux.oom_score_adj);
-        if wanted_oom != current.oom_score_adj.unwrap_or(0) {
-            return Err(Error::invalid(format!(
-                "resources.oom_score_adj cannot be changed on an existing Docker container \
-                 (is {}, asked {wanted_oom})",
-                current.oom_score_adj.unwrap_or(0)
+        let settings = self.cgroups.plan(&resources(linux)?.cgroup_settings)?;
+        let pid = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.pid)
+            .filter(|p| *p > 0);
+        if !settings.is_empty() && pid.is_none() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {full} is not running: {} can only be applied to a running container",
+                settings[0].describe()
             )));
+        }
+        // Docker cannot change oom_score_adj in place. In-place resize
+        // sends a new one with every update; failing the whole update for it
+        // would block the CPU and memory change, so it is left as it is.
+        let wanted_oom = self.clamp_oom_score_adj(linux.oom_score_adj);
+        let current_oom = current.oom_score_adj.unwrap_or(0);
+        if wanted_oom != current_oom && self.note_oom_update_once(&full) {
+            tracing::debug!(
+                container = %full,
+                current_oom,
+                wanted_oom,
+                "oom_score_adj cannot be changed on a running Docker container; left as it is"
+            );
         }
         self.docker()
             .update_container(&full, body)
             .await
-            .map_err(|e| e.context(format!("updating container {full}")))
+            .map_err(|e| e.context(format!("updating container {full}")))?;
+        if let Some(pid) = pid.filter(|_| !settings.is_empty()) {
+            self.apply_cgroup_settings(pid, settings).await?;
+        }
+        Ok(())
+    }
+
+    /// True the first time for a container (keeps the debug line to one).
+    fn note_oom_update_once(&self, id: &str) -> bool {
+        let mut noted = self
+            .oom_update_noted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Bounded: forget everything rather than grow without limit.
+        if noted.len() > 10_000 {
+            noted.clear();
+        }
+        noted.insert(id.to_string())
     }
 }

@@ -1,5 +1,6 @@
-//! StopPodSandbox: stop the pod's containers, then the pause container,
-//! which releases its network. Unknown or stopped sandboxes succeed.
+//! StopPodSandbox: kill the pod's containers that still run, then stop the
+//! pause container, which releases its network. Unknown or stopped
+//! sandboxes succeed.
 
 use futures_util::future::join_all;
 
@@ -21,10 +22,14 @@ impl Runtime {
         };
         let id = sandbox.id().to_string();
         let containers = self.sandbox_container_ids(&id).await?;
-        let results = join_all(containers.iter().map(|c| {
-            self.docker()
-                .stop_container(c, SANDBOX_STOP_GRACE_SECS, None)
-        }))
+        // The CRI says containers still running are forcibly terminated:
+        // kubelet has already stopped, with their grace periods, the ones it
+        // wanted stopped gently (containerd kills at once too).
+        let results = join_all(
+            containers
+                .iter()
+                .map(|c| self.docker().stop_container(c, 0, None)),
+        )
         .await;
         for r in results {
             ignore_gone(r)?;

@@ -1,0 +1,195 @@
+//! The host's cgroup hierarchy: which version it is, where a container's
+//! process sits in it, and writing the limits Docker has no field for
+//! (cgroup v2 interface files such as `memory.high`, hugetlb limits).
+//!
+//! Those limits are written right after Docker starts the container, so for
+//! the first moments of its life (between runc starting the process and
+//! docker-cri's write, typically a few milliseconds) they are not in force.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::mapping::container::{CgroupSetting, hugepage_size_kib};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Where the cgroup file systems and `/proc` are; the host's in production,
+/// fixture trees in tests.
+#[derive(Debug, Clone)]
+pub struct Cgroups {
+    root: PathBuf,
+    proc_root: PathBuf,
+    hugepages_root: PathBuf,
+    version: Version,
+}
+
+impl Cgroups {
+    /// The host's hierarchy under /sys/fs/cgroup.
+    pub fn host() -> Cgroups {
+        Cgroups::at(
+            Path::new("/sys/fs/cgroup"),
+            Path::new("/proc"),
+            Path::new("/sys/kernel/mm/hugepages"),
+        )
+    }
+
+    /// A hierarchy rooted elsewhere. A unified (v2) mount has
+    /// `cgroup.controllers` at its root; v1 has a directory per controller.
+    pub fn at(root: &Path, proc_root: &Path, hugepages_root: &Path) -> Cgroups {
+        let version = if root.join("cgroup.controllers").exists() {
+            Version::V2
+        } else {
+            Version::V1
+        };
+        Cgroups {
+            root: root.to_path_buf(),
+            proc_root: proc_root.to_path_buf(),
+            hugepages_root: hugepages_root.to_path_buf(),
+            version,
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    fn hugetlb_available(&self) -> bool {
+        match self.version {
+            Version::V1 => self.root.join("hugetlb").is_dir(),
+            Version::V2 => fs::read_to_string(self.root.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb")),
+        }
+    }
+
+    /// The settings that must be written for this container, or why they
+    /// cannot be applied on this host at all. Zero hugepage limits (kubelet
+    /// sends one for every size the pod does not request) are dropped where
+    /// the hugetlb controller is absent: nothing could enforce them, as runc
+    /// does the same.
+    pub fn plan(&self, settings: &[CgroupSetting]) -> Result<Vec<CgroupSetting>> {
+        let mut out = Vec::new();
+        for s in settings {
+            match s {
+                CgroupSetting::Unified { key, .. } => {
+                    if self.version == Version::V1 {
+                        return Err(Error::FailedPrecondition(format!(
+                            "resources.unified[{key}] is a cgroup v2 setting and this host runs cgroup v1"
+                        )));
+                    }
+                    out.push(s.clone());
+                }
+                CgroupSetting::Hugepage { page_size, limit } => {
+                    if !self.hugetlb_available() {
+                        if *limit == 0 {
+                            continue;
+                        }
+                        return Err(Error::FailedPrecondition(format!(
+                            "resources.hugepage_limits[{page_size}]: the hugetlb cgroup controller \
+                             is not available on this host"
+                        )));
+                    }
+                    let kib = hugepage_size_kib(page_size).unwrap_or(0);
+                    if !self
+                        .hugepages_root
+                        .join(format!("hugepages-{kib}kB"))
+                        .is_dir()
+                    {
+                        return Err(Error::FailedPrecondition(format!(
+                            "resources.hugepage_limits: this host has no {page_size} hugepages"
+                        )));
+                    }
+                    out.push(s.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The directory of `pid`'s cgroup for a v1 controller (`None` on v2:
+    /// the unified hierarchy), from `/proc/<pid>/cgroup`.
+    pub fn dir_of(&self, pid: i64, controller: Option<&str>) -> Result<PathBuf> {
+        let file = self.proc_root.join(pid.to_string()).join("cgroup");
+        let text = fs::read_to_string(&file)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", file.display())))?;
+        let wanted = match (self.version, controller) {
+            (Version::V2, _) | (Version::V1, None) => None,
+            (Version::V1, Some(c)) => Some(c),
+        };
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let hit = match wanted {
+                None => controllers.is_empty(),
+                Some(c) => controllers.split(',').any(|x| x == c),
+            };
+            if hit {
+                let rel = path.trim_start_matches('/');
+                if rel.split('/').any(|seg| seg == "..") {
+                    break;
+                }
+                let base = match wanted {
+                    None => self.root.clone(),
+                    Some(c) => self.root.join(c),
+                };
+                return Ok(base.join(rel));
+            }
+        }
+        Err(Error::internal(format!(
+            "{} names no {} cgroup",
+            file.display(),
+            wanted.unwrap_or("unified")
+        )))
+    }
+
+    /// Writes each setting into `pid`'s cgroup. Blocking file I/O: call it
+    /// off the async workers.
+    pub fn apply(&self, pid: i64, settings: &[CgroupSetting]) -> Result<()> {
+        for s in settings {
+            let (controller, file, value) = match s {
+                CgroupSetting::Unified { key, value } => (None, key.clone(), value.clone()),
+                CgroupSetting::Hugepage { page_size, limit } => match self.version {
+                    Version::V1 => (
+                        Some("hugetlb"),
+                        format!("hugetlb.{page_size}.limit_in_bytes"),
+                        limit.to_string(),
+                    ),
+                    Version::V2 => (None, format!("hugetlb.{page_size}.max"), limit.to_string()),
+                },
+            };
+            let path = self.dir_of(pid, controller)?.join(&file);
+            // Interface files exist already; never create one.
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| {
+                    Error::FailedPrecondition(format!(
+                        "{}: cannot open {}: {e}",
+                        s.describe(),
+                        path.display()
+                    ))
+                })?;
+            f.write_all(value.as_bytes()).map_err(|e| {
+                Error::FailedPrecondition(format!(
+                    "{}: writing {value:?} to {}: {e}",
+                    s.describe(),
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! cgroup v1 and v2 from fixture trees laid out as the cgroupfs and systemd
+//! drivers lay them out.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn file(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+    fn cgroups(&self) -> Cgroups {
+        Cgroups::at(&self.path("cg"), &self.path("proc"), &self.path("hp"))
+    }
+}
+
+fn unified(key: &str, value: &str) -> CgroupSetting {
+    CgroupSetting::Unified {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn huge(size: &str, limit: u64) -> CgroupSetting {
+    CgroupSetting::Hugepage {
+        page_size: size.into(),
+        limit,
+    }
+}
+
+/// cgroup v2 under the systemd driver.
+fn v2() -> Fixture {
+    let f = Fixture::new();
+    f.file(
+        "cg/cgroup.controllers",
+        "cpuset cpu io memory hugetlb pids\n",
+    );
+    let scope = "cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope";
+    for file in [
+        "memory.high",
+        "memory.min",
+        "memory.oom.group",
+        "hugetlb.2MB.max",
+    ] {
+        f.file(&format!("{scope}/{file}"), "max\n");
+    }
+    f.file(
+        "proc/4242/cgroup",
+        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope\n",
+    );
+    fs::create_dir_all(f.path("hp/hugepages-2048kB")).unwrap();
+    f
+}
+
+/// cgroup v1 under the cgroupfs driver, with a hugetlb controller.
+fn v1() -> Fixture {
+    let f = Fixture::new();
+    for c in ["memory", "cpu,cpuacct", "hugetlb"] {
+        fs::create_dir_all(f.path(&format!("cg/{c}"))).unwrap();
+    }
+    f.file(
+        "cg/hugetlb/kubepods/burstable/podu1/abc/hugetlb.2MB.limit_in_bytes",
+        "9223372036854771712\n",
+    );
+    f.file(
+        "proc/77/cgroup",
+        "12:hugetlb:/kubepods/burstable/podu1/abc\n4:memory:/kubepods/burstable/podu1/abc\n\
+         1:name=systemd:/kubepods/burstable/podu1/abc\n0::/\n",
+    );
+    fs::create_dir_all(f.path("hp/hugepages-2048kB")).unwrap();
+    f
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn detects_the_version() {
+    assert_eq!(v2().cgroups().version(), Version::V2);
+    assert_eq!(v1().cgroups().version(), Version::V1);
+}
+
+#[test]
+fn v2_writes_unified_keys_and_hugepages_into_the_scope() {
+    let f = v2();
+    let cg = f.cgroups();
+    let wanted = vec![
+        unified("memory.high", "104857600"),
+        unified("memory.oom.group", "1"),
+        huge("2MB", 4 << 20),
+    ];
+    let plan = cg.plan(&wanted).unwrap();
+    assert_eq!(plan, wanted);
+    cg.apply(4242, &plan).unwrap();
+    let scope = f.path(
+        "cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope",
+    );
+    assert_eq!(read(&scope.join("memory.high")), "104857600");
+    assert_eq!(read(&scope.join("memory.oom.group")), "1");
+    assert_eq!(read(&scope.join("hugetlb.2MB.max")), "4194304");
+    // Untouched files keep their content.
+    assert_eq!(read(&scope.join("memory.min")), "max\n");
+}
+
+#[test]
+fn v2_never_creates_a_file_the_kernel_does_not_offer() {
+    let f = v2();
+    let err = f
+        .cgroups()
+        .apply(4242, &[unified("memory.nonexistent", "1")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::FailedPrecondition(m) if m.contains("memory.nonexistent")),
+        "{err}"
+    );
+    assert!(
+        !f.path("cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope/memory.nonexistent")
+            .exists()
+    );
+}
+
+#[test]
+fn v1_refuses_unified_keys_and_writes_hugetlb() {
+    let f = v1();
+    let cg = f.cgroups();
+    let err = cg.plan(&[unified("memory.high", "1")]).unwrap_err();
+    assert!(
+        matches!(&err, Error::FailedPrecondition(m) if m.contains("cgroup v1")),
+        "{err}"
+    );
+    let plan = cg.plan(&[huge("2MB", 2 << 20)]).unwrap();
+    cg.apply(77, &plan).unwrap();
+    assert_eq!(
+        read(&f.path("cg/hugetlb/kubepods/burstable/podu1/abc/hugetlb.2MB.limit_in_bytes")),
+        "2097152"
+    );
+}
+
+#[test]
+fn hugepages_without_the_controller_or_the_size() {
+    let f = v1();
+    fs::remove_dir_all(f.path("cg/hugetlb")).unwrap();
+    let cg = f.cgroups();
+    // kubelet's zero limits for unrequested sizes: nothing to enforce.
+    assert_eq!(cg.plan(&[huge("2MB", 0), huge("1GB", 0)]).unwrap(), vec![]);
+    let err = cg.plan(&[huge("2MB", 2 << 20)]).unwrap_err();
+    assert!(err.to_string().contains("hugetlb"), "{err}");
+
+    let f = v2();
+    let err = f.cgroups().plan(&[huge("1GB", 1 << 30)]).unwrap_err();
+    assert!(err.to_string().contains("no 1GB hugepages"), "{err}");
+}
+
+#[test]
+fn cgroup_paths_from_proc() {
+    let f = v1();
+    let cg = f.cgroups();
+    assert_eq!(
+        cg.dir_of(77, Some("memory")).unwrap(),
+        f.path("cg/memory/kubepods/burstable/podu1/abc")
+    );
+    assert!(cg.dir_of(77, Some("blkio")).is_err());
+    assert!(cg.dir_of(78, Some("memory")).is_err(), "no such process");
+    // A path that climbs out of the hierarchy is not followed.
+    f.file("proc/79/cgroup", "4:memory:/../../etc\n");
+    assert!(cg.dir_of(79, Some("memory")).is_err());
+}
