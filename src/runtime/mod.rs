@@ -53,6 +53,8 @@ pub struct Runtime {
     pause_image_lock: tokio::sync::Mutex<()>,
     /// The host's cgroup hierarchy, for limits Docker has no field for.
     cgroups: crate::cgroups::Cgroups,
+    /// Whether the host enforces SELinux (probed once).
+    selinux_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -87,6 +89,7 @@ impl Runtime {
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
+            selinux_enabled: host::selinux_enabled(),
             oom_update_noted: Default::default(),
         })
     }

@@ -16,7 +16,7 @@ mod mounts;
 mod resources;
 mod status;
 
-pub use mounts::{cdi_devices, devices, mount_status, mounts};
+pub use mounts::{cdi_devices, devices, mount_status, mounts, relabel_sources};
 /// The cgroup settings recorded at create, from the container's labels.
 pub fn recorded_cgroup_settings(
     docker_labels: &std::collections::HashMap<String, String>,
@@ -82,6 +82,8 @@ pub struct ContainerPlan<'a> {
     pub created_nanos: i64,
     /// The cgroup settings this host will apply at start (see `crate::cgroups`).
     pub cgroup_settings: &'a [CgroupSetting],
+    /// Whether the host enforces SELinux (relabelling means nothing otherwise).
+    pub selinux_enabled: bool,
 }
 
 pub fn metadata(config: &api::ContainerConfig) -> Result<&api::ContainerMetadata> {
@@ -184,7 +186,7 @@ pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
     let stop_signal = docker_signal(config.stop_signal)?;
     let env = env(config)?;
     let res = resources(&linux.resources.clone().unwrap_or_default())?;
-    let (binds, typed_mounts) = mounts(plan.mounts, plan.api_version)?;
+    let (binds, typed_mounts) = mounts(plan.mounts, plan.api_version, plan.selinux_enabled)?;
     let devices = devices(&config.devices)?;
     let device_requests = cdi_devices(&config.cdi_devices, plan.api_version)?;
 

@@ -19,10 +19,34 @@ fn propagation_suffix(p: i32) -> Result<&'static str> {
     }
 }
 
-/// Bind mounts: Docker's `Binds` strings (which carry SELinux relabelling),
-/// or `Mounts` entries where a string cannot express them (recursive
-/// read-only, paths with ':' or ',').
-pub fn mounts(list: &[api::Mount], api: ApiVersion) -> Result<(Vec<String>, Vec<Mount>)> {
+/// A mount Docker's `Binds` strings cannot express: recursive read-only,
+/// or a path with ':' or ','. Those go through Docker's `Mounts` API.
+fn needs_typed_mount(m: &api::Mount) -> bool {
+    let awkward = |p: &str| p.contains(':') || p.contains(',');
+    m.recursive_read_only || awkward(&m.host_path) || awkward(&m.container_path)
+}
+
+/// Sources docker-cri relabels itself, after create, with the container's
+/// mount label: Docker's `Mounts` API has no relabel option. Only where
+/// SELinux is enabled; elsewhere relabelling means nothing (as in kubelet
+/// and containerd).
+pub fn relabel_sources(list: &[api::Mount], selinux_enabled: bool) -> Vec<String> {
+    if !selinux_enabled {
+        return Vec::new();
+    }
+    list.iter()
+        .filter(|m| m.selinux_relabel && needs_typed_mount(m))
+        .map(|m| m.host_path.clone())
+        .collect()
+}
+
+/// Bind mounts: Docker's `Binds` strings (which carry SELinux relabelling
+/// as `Z`), or `Mounts` entries where a string cannot express them.
+pub fn mounts(
+    list: &[api::Mount],
+    api: ApiVersion,
+    selinux_enabled: bool,
+) -> Result<(Vec<String>, Vec<Mount>)> {
     let mut binds = Vec::new();
     let mut typed = Vec::new();
     for (i, m) in list.iter().enumerate() {
@@ -72,13 +96,8 @@ pub fn mounts(list: &[api::Mount], api: ApiVersion) -> Result<(Vec<String>, Vec<
                 )));
             }
         }
-        let awkward = |p: &str| p.contains(':') || p.contains(',');
-        if m.recursive_read_only || awkward(&m.host_path) || awkward(&m.container_path) {
-            if m.selinux_relabel {
-                return Err(Error::invalid(format!(
-                    "{field}: SELinux relabelling is not possible for this mount through Docker"
-                )));
-            }
+        if needs_typed_mount(m) {
+            // Relabelling, if any, is done by docker-cri (`relabel_sources`).
             typed.push(Mount {
                 target: Some(m.container_path.clone()),
                 source: Some(m.host_path.clone()),
@@ -98,7 +117,7 @@ pub fn mounts(list: &[api::Mount], api: ApiVersion) -> Result<(Vec<String>, Vec<
             continue;
         }
         let mut options = vec![if m.readonly { "ro" } else { "rw" }, propagation];
-        if m.selinux_relabel {
+        if m.selinux_relabel && selinux_enabled {
             options.push("Z");
         }
         binds.push(format!(

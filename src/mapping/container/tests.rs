@@ -55,6 +55,7 @@ fn body_of(config: &api::ContainerConfig, pod: &PodContext) -> Result<ContainerC
         pid_target: Some("target-id"),
         created_nanos: 7,
         cgroup_settings: &[],
+        selinux_enabled: true,
     };
     create_body(&plan)
 }
@@ -224,6 +225,7 @@ fn mounts_table() {
             mount("/h/with:colon", "/c/d", false, PropagationPrivate),
         ],
         ApiVersion(1, 41),
+        true,
     )
     .unwrap();
     assert_eq!(
@@ -242,10 +244,10 @@ fn mounts_table() {
         ..mount("/h", "/c", true, PropagationPrivate)
     };
     assert!(
-        mounts(std::slice::from_ref(&rro), ApiVersion(1, 41)).is_err(),
+        mounts(std::slice::from_ref(&rro), ApiVersion(1, 41), true).is_err(),
         "needs API 1.44"
     );
-    let (_, typed) = mounts(std::slice::from_ref(&rro), ApiVersion(1, 45)).unwrap();
+    let (_, typed) = mounts(std::slice::from_ref(&rro), ApiVersion(1, 45), true).unwrap();
     assert_eq!(
         typed[0]
             .bind_options
@@ -259,7 +261,7 @@ fn mounts_table() {
         ..rro.clone()
     };
     assert!(
-        mounts(&[rro_rw], ApiVersion(1, 45))
+        mounts(&[rro_rw], ApiVersion(1, 45), true)
             .unwrap_err()
             .to_string()
             .contains("readonly")
@@ -269,7 +271,7 @@ fn mounts_table() {
         ..rro
     };
     assert!(
-        mounts(&[rro_slave], ApiVersion(1, 45))
+        mounts(&[rro_slave], ApiVersion(1, 45), true)
             .unwrap_err()
             .to_string()
             .contains("private")
@@ -283,20 +285,22 @@ fn mounts_table() {
         ..mount("", "/c", true, PropagationPrivate)
     };
     assert!(matches!(
-        mounts(&[image], ApiVersion(1, 45)),
+        mounts(&[image], ApiVersion(1, 45), true),
         Err(Error::Unimplemented(_))
     ));
     assert!(
         mounts(
             &[mount("rel", "/c", false, PropagationPrivate)],
-            ApiVersion(1, 41)
+            ApiVersion(1, 41),
+            true
         )
         .is_err()
     );
     assert!(
         mounts(
             &[mount("/h", "rel", false, PropagationPrivate)],
-            ApiVersion(1, 41)
+            ApiVersion(1, 41),
+            true
         )
         .is_err()
     );
@@ -432,6 +436,43 @@ fn resources_table() {
         assert!(matches!(err, Error::InvalidArgument(_)), "{field}");
         assert!(err.to_string().contains(field), "{field}: {err}");
     }
+}
+
+#[test]
+fn selinux_relabel_per_host_and_mount_form() {
+    use api::MountPropagation::*;
+    let relabel = |m: api::Mount| api::Mount {
+        selinux_relabel: true,
+        ..m
+    };
+    let list = [
+        relabel(mount("/h/plain", "/c/a", false, PropagationPrivate)),
+        relabel(api::Mount {
+            recursive_read_only: true,
+            ..mount("/h/rro", "/c/b", true, PropagationPrivate)
+        }),
+        relabel(mount("/h/with:colon", "/c/d", false, PropagationPrivate)),
+        mount("/h/keep", "/c/e", false, PropagationPrivate),
+    ];
+    // SELinux enforced: binds carry Z, the others are relabelled by us.
+    let (binds, typed) = mounts(&list, ApiVersion(1, 45), true).unwrap();
+    assert_eq!(
+        binds,
+        vec!["/h/plain:/c/a:rw,rprivate,Z", "/h/keep:/c/e:rw,rprivate"]
+    );
+    assert_eq!(typed.len(), 2);
+    assert_eq!(
+        relabel_sources(&list, true),
+        vec!["/h/rro", "/h/with:colon"]
+    );
+    // No SELinux: relabelling is a no-op, never a refusal.
+    let (binds, typed) = mounts(&list, ApiVersion(1, 45), false).unwrap();
+    assert_eq!(
+        binds,
+        vec!["/h/plain:/c/a:rw,rprivate", "/h/keep:/c/e:rw,rprivate"]
+    );
+    assert_eq!(typed.len(), 2);
+    assert!(relabel_sources(&list, false).is_empty());
 }
 
 #[test]

@@ -108,6 +108,7 @@ impl Runtime {
             pid_target: pid_target.as_deref(),
             created_nanos,
             cgroup_settings: &cgroup_settings,
+            selinux_enabled: self.selinux_enabled,
         };
         // Validate everything before anything is written to the host.
         map::create_body(&plan)?;
@@ -127,8 +128,43 @@ impl Runtime {
             }
             Err(e) => return Err(e.context("creating the container")),
         };
+        let relabel = map::relabel_sources(&resolved, self.selinux_enabled);
+        if !relabel.is_empty()
+            && let Err(e) = self.relabel_for(&id, relabel).await
+        {
+            let _ = self.docker().remove_container(&id).await;
+            return Err(e);
+        }
         tracing::info!(container = %id, name, sandbox = %pod.sandbox_id, "container created");
         Ok(id)
+    }
+
+    /// Relabels mount sources Docker cannot relabel with the label Docker
+    /// gave the container's mounts, as `:Z` would.
+    async fn relabel_for(&self, id: &str, sources: Vec<String>) -> Result<()> {
+        let label = self
+            .docker()
+            .inspect_container(id)
+            .await?
+            .and_then(|c| c.mount_label)
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| {
+                Error::FailedPrecondition(format!(
+                    "container {id} has no SELinux mount label to relabel its mounts with"
+                ))
+            })?;
+        tokio::task::spawn_blocking(move || {
+            for source in &sources {
+                crate::runtime::host::relabel_tree(Path::new(source), &label).map_err(|e| {
+                    Error::FailedPrecondition(format!(
+                        "relabelling mount source {source} for SELinux: {e}"
+                    ))
+                })?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("relabel task: {e}")))?
     }
 
     /// A leftover container holding the name: an exited one (an old
