@@ -214,14 +214,21 @@ async fn concurrent_removals_all_succeed() {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let mut client = docker_cri::client::image_client(channel.clone());
-            let name = image.name.clone();
-            tokio::spawn(async move { client.remove_image(remove_req(&name)).await })
+            let (name, id) = (image.name.clone(), image.id.clone());
+            tokio::spawn(async move {
+                let answer = client.remove_image(remove_req(&name)).await;
+                // critest's rule: once any call has answered, the image is gone.
+                (answer, image_exists(&id).await)
+            })
         })
         .collect();
     for task in tasks {
-        task.await
-            .unwrap()
-            .expect("every concurrent removal succeeds");
+        let (answer, still_there) = task.await.unwrap();
+        answer.expect("every concurrent removal succeeds");
+        assert!(
+            !still_there,
+            "a removal answered while the image still existed"
+        );
     }
     assert!(!image_exists(&image.id).await);
 }

@@ -81,12 +81,18 @@ impl Runtime {
         let Some(id) = self.docker().inspect_image(&key).await?.and_then(|i| i.id) else {
             return Ok(());
         };
+        // One removal per image at a time: a call that finds a removal in
+        // progress waits for it, so when any call returns the image is gone
+        // (kubelet's image GC and a user may remove the same image at once).
+        let _guard = self.image_remove_locks.lock(&id).await;
+        if self.docker().inspect_image(&id).await?.is_none() {
+            return Ok(());
+        }
         match self.docker().remove_image(&id).await {
             Ok(()) => Ok(()),
             Err(e @ Error::DockerUnavailable(_)) => Err(e),
-            // A racing removal makes Docker answer "conflict" or "unrecognized
-            // image ID"; if the image is gone now, the caller got what it
-            // asked for.
+            // A removal by someone else (docker rmi) may still race us; if
+            // the image is gone now, the caller got what it asked for.
             Err(e) => match self.docker().inspect_image(&id).await? {
                 None => Ok(()),
                 Some(_) => Err(e.context(format!("removing image {image}"))),

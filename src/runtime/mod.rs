@@ -47,6 +47,8 @@ pub struct Runtime {
     sandbox_name_locks: KeyedLocks,
     /// Serialises CreateContainer per container name.
     container_name_locks: KeyedLocks,
+    /// Serialises RemoveImage per image ID.
+    image_remove_locks: KeyedLocks,
     /// The lowest oom_score_adj the host allows (see `host::min_oom_score_adj`).
     min_oom_score_adj: i64,
     /// One pull-or-build of the sandbox image at a time.
@@ -86,6 +88,7 @@ impl Runtime {
             checkpoints,
             sandbox_name_locks: KeyedLocks::default(),
             container_name_locks: KeyedLocks::default(),
+            image_remove_locks: KeyedLocks::default(),
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
