@@ -2,6 +2,7 @@
 //! UNIX socket, with graceful shutdown. Adapters only unpack requests, call
 //! the runtime and pack responses.
 
+mod authority;
 mod image_service;
 pub mod rpc;
 mod runtime_service;
@@ -45,7 +46,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         .layer(tower::util::MapResponseLayer::new(size_limit_status))
         .add_service(runtime_service)
         .add_service(image_service)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(authority::wrap(UnixListenerStream::new(listener)), async {
             let _ = stop_rx.await;
         });
     let mut server = tokio::spawn(server);
