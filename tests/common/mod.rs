@@ -611,3 +611,57 @@ async fn create_and_start(
         .unwrap();
     id
 }
+
+/// Whether this host lets Docker start a privileged container (some CI
+/// sandboxes' root lacks the capabilities). Asked of Docker directly, so a
+/// test can demand the outcome the host allows instead of accepting either.
+pub async fn host_runs_privileged(image_id: &str) -> bool {
+    let docker = docker().await;
+    let name = unique("privprobe");
+    let id = docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(&name)
+                    .build(),
+            ),
+            bollard::models::ContainerCreateBody {
+                image: Some(image_id.to_string()),
+                cmd: Some(vec!["true".into()]),
+                host_config: Some(bollard::models::HostConfig {
+                    privileged: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let started = docker
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .is_ok();
+    force_remove(&id).await;
+    started
+}
+
+/// The lowest oom_score_adj this host lets a root process set, probed on
+/// the test process itself (and restored).
+pub fn host_min_oom_score_adj() -> i64 {
+    const PATH: &str = "/proc/self/oom_score_adj";
+    let current: i64 = std::fs::read_to_string(PATH)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if std::fs::write(PATH, "-1000").is_ok() {
+        std::fs::write(PATH, current.to_string()).unwrap();
+        -1000
+    } else {
+        current
+    }
+}
