@@ -1,9 +1,31 @@
 //! Sandbox checkpoints: what kubelet still needs once Docker has forgotten a
 //! sandbox (metadata, port mappings, host-network flag, the config summary),
-//! kept under `<root>/sandbox/<id>`. Written atomically with a checksum;
-//! a corrupt or foreign file (cri-dockerd's checksums differ) is reported
-//! and set aside as `<id>.corrupt`, never fatal and never deleted. Loaded once at
-//! startup and cached, so listing sandboxes reads no files.
+//! one file per sandbox under `<root>/sandbox/<id>`. Loaded once at startup
+//! and cached, so listing sandboxes reads no files.
+//!
+//! The files are cri-dockerd's `PodSandboxCheckpoint`
+//! format with its exact checksum (`format.rs`, `checksum.rs`), so the two
+//! tools can share a root directory (`--cri-dockerd-root-directory`):
+//!
+//! - files cri-dockerd wrote are loaded and never renamed, rewritten or
+//!   deleted while valid, except by RemovePodSandbox of their pod (as
+//!   cri-dockerd itself does);
+//! - files docker-cri writes pass cri-dockerd's checksum, so switching back
+//!   keeps the pods too (cri-dockerd deletes checkpoints it finds corrupt).
+//!   docker-cri's extra fields (uid, attempt, config, creation time) sit in
+//!   a `docker_cri` object that cri-dockerd's decoder ignores and its
+//!   checksum does not cover;
+//! - files in docker-cri's earlier format (a 64-bit checksum over all of it,
+//!   `legacy.rs`) are still read, and rewritten once in the shared format;
+//! - anything else is corrupt: reported and set aside as `<id>.corrupt`,
+//!   never fatal and never deleted.
+//!
+//! Writes are atomic (a `.<id>.tmp` file, fsync, rename); names starting
+//! with a dot are temporary files of either tool and are never read.
+
+mod checksum;
+mod format;
+mod legacy;
 
 use std::collections::HashMap;
 use std::fs;
@@ -36,11 +58,14 @@ pub struct CheckpointData {
     pub host_network: bool,
 }
 
+/// A sandbox's checkpoint. The serde form is docker-cri's earlier file
+/// format (see `legacy.rs`); files are written by `format::encode`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxCheckpoint {
     pub version: String,
     pub name: String,
     pub namespace: String,
+    /// Empty for sandboxes cri-dockerd checkpointed: its format has no uid.
     #[serde(default)]
     pub uid: String,
     #[serde(default)]
@@ -55,16 +80,38 @@ pub struct SandboxCheckpoint {
     pub checksum: u64,
 }
 
-impl SandboxCheckpoint {
-    /// FNV-1a over the JSON form with the checksum field zeroed.
-    fn compute_checksum(&self) -> u64 {
-        let mut copy = self.clone();
-        copy.checksum = 0;
-        let bytes = serde_json::to_vec(&copy).unwrap_or_default();
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+/// How a file on disk was recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// cri-dockerd's format: written by cri-dockerd or by docker-cri.
+    Shared,
+    /// docker-cri's earlier format.
+    Legacy,
+}
+
+fn read_checkpoint(path: &Path) -> std::result::Result<(SandboxCheckpoint, Origin), String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let shared = format::decode(&bytes);
+    if let Ok(decoded) = &shared
+        && decoded.verifies()
+    {
+        let (cp, extras_problem) = format::to_model(decoded.clone());
+        if let Some(why) = extras_problem {
+            tracing::warn!(
+                file = %path.display(),
+                %why,
+                "using only the cri-dockerd part of a sandbox checkpoint"
+            );
+        }
+        return Ok((cp, Origin::Shared));
     }
+    if let Some(cp) = legacy::decode(&bytes) {
+        return Ok((cp, Origin::Legacy));
+    }
+    Err(match shared {
+        Ok(_) => "checksum mismatch".into(),
+        Err(why) => format!("not a checkpoint: {why}"),
+    })
 }
 
 pub struct CheckpointStore {
@@ -81,13 +128,17 @@ impl CheckpointStore {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-        let mut cache = HashMap::new();
-        let entries = fs::read_dir(&dir)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?;
+        let store = CheckpointStore {
+            dir,
+            cache: Mutex::new(HashMap::new()),
+        };
+        let entries = fs::read_dir(&store.dir)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", store.dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') && name.ends_with(".tmp") {
-                // Leftover temporary file of an interrupted write of ours.
+                // Leftover temporary file of an interrupted write of ours
+                // (cri-dockerd's are `.<digits>`: left alone).
                 let _ = fs::remove_file(entry.path());
                 continue;
             }
@@ -95,11 +146,20 @@ impl CheckpointStore {
                 continue;
             }
             match read_checkpoint(&entry.path()) {
-                Ok(cp) => {
-                    cache.insert(name, cp);
+                Ok((cp, Origin::Shared)) => {
+                    store.lock().insert(name, cp);
+                }
+                Ok((cp, Origin::Legacy)) => {
+                    // Our own earlier file: rewrite it so that cri-dockerd
+                    // can read it too. Failing that, the old file still works.
+                    tracing::info!(file = %entry.path().display(), "upgrading a sandbox checkpoint to the shared format");
+                    if let Err(e) = store.write(&name, cp.clone()) {
+                        tracing::warn!(error = %e, "keeping the checkpoint in the earlier format");
+                        store.lock().insert(name, cp);
+                    }
                 }
                 Err(why) => {
-                    let aside = dir.join(format!("{name}{CORRUPT_SUFFIX}"));
+                    let aside = store.dir.join(format!("{name}{CORRUPT_SUFFIX}"));
                     tracing::warn!(
                         file = %entry.path().display(),
                         %why,
@@ -110,10 +170,7 @@ impl CheckpointStore {
                 }
             }
         }
-        Ok(CheckpointStore {
-            dir,
-            cache: Mutex::new(cache),
-        })
+        Ok(store)
     }
 
     pub fn get(&self, id: &str) -> Option<SandboxCheckpoint> {
@@ -131,10 +188,11 @@ impl CheckpointStore {
             .collect()
     }
 
+    /// Writes `cp` in the shared format (see the module doc).
     pub fn write(&self, id: &str, mut cp: SandboxCheckpoint) -> Result<()> {
+        let (bytes, checksum) = format::encode(&cp).map_err(|e| Error::internal(e.to_string()))?;
         cp.version = CHECKPOINT_VERSION.into();
-        cp.checksum = cp.compute_checksum();
-        let bytes = serde_json::to_vec(&cp).map_err(|e| Error::internal(e.to_string()))?;
+        cp.checksum = checksum;
         let path = self.dir.join(id);
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let io = |e: std::io::Error| {
@@ -174,83 +232,5 @@ impl CheckpointStore {
     }
 }
 
-fn read_checkpoint(path: &Path) -> std::result::Result<SandboxCheckpoint, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let cp: SandboxCheckpoint =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a checkpoint: {e}"))?;
-    if cp.checksum != cp.compute_checksum() {
-        return Err("checksum mismatch".into());
-    }
-    Ok(cp)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> SandboxCheckpoint {
-        SandboxCheckpoint {
-            version: String::new(),
-            name: "web".into(),
-            namespace: "ns".into(),
-            uid: "u".into(),
-            attempt: 1,
-            data: CheckpointData {
-                port_mappings: vec![PortMappingRecord {
-                    protocol: "tcp".into(),
-                    container_port: 80,
-                    host_port: 8080,
-                    host_ip: String::new(),
-                }],
-                host_network: false,
-            },
-            config: serde_json::json!({"hostname": "web"}),
-            created_at: 5,
-            checksum: 0,
-        }
-    }
-
-    #[test]
-    fn write_reload_remove() {
-        let root = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::open(root.path()).unwrap();
-        store.write("abc", sample()).unwrap();
-        let reopened = CheckpointStore::open(root.path()).unwrap();
-        let cp = reopened.get("abc").unwrap();
-        assert_eq!(cp.name, "web");
-        assert_eq!(cp.data.port_mappings[0].host_port, 8080);
-        assert_eq!(reopened.ids(), vec!["abc".to_string()]);
-        reopened.remove("abc").unwrap();
-        reopened.remove("abc").unwrap();
-        assert!(
-            CheckpointStore::open(root.path())
-                .unwrap()
-                .get("abc")
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn corrupt_and_tampered_files_are_set_aside() {
-        let root = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::open(root.path()).unwrap();
-        store.write("good", sample()).unwrap();
-        store.write("tampered", sample()).unwrap();
-        let dir = root.path().join("sandbox");
-        let text = fs::read_to_string(dir.join("tampered")).unwrap();
-        fs::write(dir.join("tampered"), text.replace("8080", "9090")).unwrap();
-        fs::write(dir.join("garbage"), "{not json").unwrap();
-        fs::write(dir.join(".half.tmp"), "x").unwrap();
-        let reopened = CheckpointStore::open(root.path()).unwrap();
-        assert_eq!(reopened.ids(), vec!["good".to_string()]);
-        assert!(!dir.join("tampered").exists());
-        assert!(dir.join("tampered.corrupt").exists(), "kept for inspection");
-        assert!(dir.join("garbage.corrupt").exists());
-        assert!(!dir.join(".half.tmp").exists());
-        // Set-aside files are not read again.
-        assert_eq!(
-            CheckpointStore::open(root.path()).unwrap().ids(),
-            vec!["good".to_string()]
-        );
-    }
-}
+mod tests;
