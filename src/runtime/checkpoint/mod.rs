@@ -36,6 +36,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api;
 use crate::error::{Error, Result};
 
 pub const CHECKPOINT_VERSION: &str = "v1";
@@ -78,6 +79,48 @@ pub struct SandboxCheckpoint {
     pub created_at: i64,
     #[serde(default)]
     pub checksum: u64,
+}
+
+impl SandboxCheckpoint {
+    /// PodSandboxStatus of a sandbox only its checkpoint remembers (Docker
+    /// lost the pause container): NOTREADY, no network.
+    pub fn not_ready_status(&self, id: &str) -> api::PodSandboxStatus {
+        let network = if self.data.host_network {
+            api::NamespaceMode::Node
+        } else {
+            api::NamespaceMode::Pod
+        };
+        api::PodSandboxStatus {
+            id: id.to_string(),
+            metadata: Some(api::PodSandboxMetadata {
+                name: self.name.clone(),
+                namespace: self.namespace.clone(),
+                uid: self.uid.clone(),
+                attempt: self.attempt,
+            }),
+            state: api::PodSandboxState::SandboxNotready as i32,
+            created_at: self.created_at,
+            linux: Some(api::LinuxPodSandboxStatus {
+                namespaces: Some(api::Namespace {
+                    options: Some(api::NamespaceOption {
+                        network: network as i32,
+                        ..Default::default()
+                    }),
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The verbose `info` of such a status.
+    pub fn verbose_info(&self) -> serde_json::Value {
+        serde_json::json!({
+            "checkpointOnly": true,
+            "config": self.config,
+            "portMappings": self.data.port_mappings,
+            "hostNetwork": self.data.host_network,
+        })
+    }
 }
 
 /// How a file on disk was recognised.
