@@ -11,7 +11,7 @@
 //!  "docker_cri":{"uid":"…","attempt":0,"config":{…},"created_at":…,"checksum":…}}
 //! ```
 //!
-//! `data`, `port_mappings`, `host_network` and `host_ip` are `omitempty`
+//! Every field but `version`, `name`, `namespace` and `checksum` is `omitempty`
 //! in Go; `checksum` covers `data` only (see `checksum.rs`). cri-dockerd
 //! reads with plain `json.Unmarshal`, which ignores unknown keys, so the
 //! `docker_cri` object neither breaks its decoding nor its checksum. That

@@ -185,7 +185,12 @@ impl CheckpointStore {
                 let _ = fs::remove_file(entry.path());
                 continue;
             }
-            if name.starts_with('.') || name.ends_with(CORRUPT_SUFFIX) {
+            // Not ours to judge: other tools' temporaries, set-aside files,
+            // and directories someone put there.
+            if name.starts_with('.')
+                || name.ends_with(CORRUPT_SUFFIX)
+                || entry.file_type().is_ok_and(|t| t.is_dir())
+            {
                 continue;
             }
             match read_checkpoint(&entry.path()) {

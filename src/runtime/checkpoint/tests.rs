@@ -51,7 +51,11 @@ fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
             let meta = e.metadata().unwrap();
             (
                 e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
+                if meta.is_dir() {
+                    Vec::new()
+                } else {
+                    fs::read(e.path()).unwrap()
+                },
                 meta.modified().unwrap(),
             )
         })
@@ -105,6 +109,7 @@ fn cri_dockerd_files_are_loaded_and_left_untouched() {
     }
     // cri-dockerd's temporary file (`.` plus digits) is not ours to clean.
     fs::write(dir.join(".123456"), "partial").unwrap();
+    fs::create_dir(dir.join("subdir")).unwrap();
     let before = snapshot_dir(&dir);
 
     let store = CheckpointStore::open(root.path()).unwrap();
