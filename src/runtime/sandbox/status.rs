@@ -15,8 +15,17 @@ impl Runtime {
         verbose: bool,
     ) -> Result<(api::PodSandboxStatus, HashMap<String, String>)> {
         let not_found = || Error::not_found(format!("pod sandbox {id:?} not found"));
-        let Some(SandboxRef::Docker(mut sandbox)) = self.find_sandbox(id).await? else {
-            return Err(not_found());
+        let mut sandbox = match self.find_sandbox(id).await? {
+            Some(SandboxRef::Docker(s)) => s,
+            Some(SandboxRef::CheckpointOnly(full_id)) => {
+                let cp = self.checkpoints.get(&full_id).ok_or_else(not_found)?;
+                let info = verbose
+                    .then(|| ("info".to_string(), cp.verbose_info().to_string()))
+                    .into_iter()
+                    .collect();
+                return Ok((cp.not_ready_status(&full_id), info));
+            }
+            None => return Err(not_found()),
         };
         let full_id = sandbox.id.clone();
         let inspect = self
