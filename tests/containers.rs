@@ -630,7 +630,10 @@ async fn privileged_container_or_a_clear_error() {
                 .unwrap()
                 .trim()
                 .to_string();
-            assert!(out.contains(&format!("CapEff:\t{bounding}")), "{out} vs {bounding}");
+            assert!(
+                out.contains(&format!("CapEff:\t{bounding}")),
+                "{out} vs {bounding}"
+            );
         }
         Err(e) => {
             // Hosts whose root lacks the capability set (some CI sandboxes).

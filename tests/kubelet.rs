@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::pod::{Pod, resources, security};
+use common::pod::{Pod, resources};
 use common::{Server, TestImage, docker};
 use docker_cri::api;
 use tonic::Code;
@@ -28,7 +28,11 @@ async fn a_failed_start_is_exited_and_never_restarted() {
     assert_ne!(err.code(), Code::Ok);
 
     let s = pod.status(&id).await.unwrap();
-    assert_eq!(s.state, api::ContainerState::ContainerExited as i32, "{s:?}");
+    assert_eq!(
+        s.state,
+        api::ContainerState::ContainerExited as i32,
+        "{s:?}"
+    );
     assert_eq!(s.reason, "ContainerCannotRun");
     assert_ne!(s.exit_code, 0);
     assert!(s.message.contains("/no/such/executable"), "{}", s.message);
@@ -67,7 +71,12 @@ async fn app_containers_run_under_the_pods_runtime_handler() {
     let server = Server::start(&[]).await;
     let mut pod = Pod::with_handler(&server, TestImage::busybox(None).await, HANDLER).await;
     assert_eq!(
-        inspect(&pod.id).await.host_config.unwrap().runtime.as_deref(),
+        inspect(&pod.id)
+            .await
+            .host_config
+            .unwrap()
+            .runtime
+            .as_deref(),
         Some(HANDLER)
     );
     let id = pod.create(&pod.ctr("rc", "exec sleep 300")).await.unwrap();
@@ -288,10 +297,10 @@ async fn limits_only_cgroup_files_carry() {
 async fn stop_pod_sandbox_kills_what_still_runs() {
     let server = Server::start(&[]).await;
     let mut pod = Pod::new(&server).await;
-    // busybox sleep as PID 1 ignores SIGTERM.
     let mut ids = Vec::new();
     for name in ["stubborn1", "stubborn2"] {
-        let id = pod.create(&pod.ctr(name, "exec sleep 300")).await.unwrap();
+        let script = "trap '' TERM; while true; do sleep 1; done";
+        let id = pod.create(&pod.ctr(name, script)).await.unwrap();
         pod.start(&id).await.unwrap();
         ids.push(id);
     }
@@ -315,10 +324,9 @@ async fn stop_pod_sandbox_kills_what_still_runs() {
 #[tokio::test]
 async fn image_health_checks_do_not_run_in_pods() {
     let server = Server::start(&[]).await;
-    let image = TestImage::busybox_with(
-        "HEALTHCHECK --interval=1s --timeout=1s CMD [\"/bin/false\"]\n",
-    )
-    .await;
+    let image =
+        TestImage::busybox_with("HEALTHCHECK --interval=1s --timeout=1s CMD [\"/bin/false\"]\n")
+            .await;
     let mut pod = Pod::with_image(&server, image).await;
     let id = pod.create(&pod.ctr("hc", "exec sleep 300")).await.unwrap();
     pod.start(&id).await.unwrap();
@@ -400,9 +408,10 @@ async fn sysctl_names_in_slash_form_reach_docker_dotted() {
         .pod_sandbox_id;
     let sysctls = inspect(&id).await.host_config.unwrap().sysctls.unwrap();
     assert_eq!(
-        sysctls.get("net.ipv4.conf.lo.accept_local").map(String::as_str),
+        sysctls
+            .get("net.ipv4.conf.lo.accept_local")
+            .map(String::as_str),
         Some("1"),
         "{sysctls:?}"
     );
-    let _ = security;
 }

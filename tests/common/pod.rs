@@ -25,6 +25,11 @@ impl Pod {
     }
 
     pub async fn with_image(server: &Server, image: TestImage) -> Pod {
+        Self::with_handler(server, image, "").await
+    }
+
+    /// A pod under a RuntimeClass handler ("" for the default).
+    pub async fn with_handler(server: &Server, image: TestImage, handler: &str) -> Pod {
         let mut rt = server.runtime().await;
         let uid = unique("uid");
         let logs = tempfile::tempdir().unwrap();
@@ -41,7 +46,7 @@ impl Pod {
         let id = rt
             .run_pod_sandbox(api::RunPodSandboxRequest {
                 config: Some(config.clone()),
-                runtime_handler: String::new(),
+                runtime_handler: handler.to_string(),
             })
             .await
             .unwrap()
