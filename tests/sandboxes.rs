@@ -803,8 +803,7 @@ async fn privileged_sandbox_or_a_clean_failure() {
         .get_or_insert_with(Default::default)
         .privileged = true;
     let uid = config.metadata.as_ref().unwrap().uid.clone();
-    let image = common::TestImage::busybox(None).await;
-    let host_allows = common::host_runs_privileged(&image.id).await;
+    let host_allows = common::host_runs_privileged(common::test_pause_image(), None).await;
     let outcome = run(&mut rt, &config).await;
     assert_eq!(
         outcome.is_ok(),

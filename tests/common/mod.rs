@@ -612,10 +612,12 @@ async fn create_and_start(
     id
 }
 
-/// Whether this host lets Docker start a privileged container (some CI
-/// sandboxes' root lacks the capabilities). Asked of Docker directly, so a
-/// test can demand the outcome the host allows instead of accepting either.
-pub async fn host_runs_privileged(image_id: &str) -> bool {
+/// Whether this host lets Docker start a privileged container of `image_id`
+/// with its own command, or `cmd` (some CI sandboxes' root lacks the
+/// capabilities; whether it matters depends on the image's user). Asked of
+/// Docker directly, so a test can demand the outcome the host allows
+/// instead of accepting either.
+pub async fn host_runs_privileged(image_id: &str, cmd: Option<&[&str]>) -> bool {
     let docker = docker().await;
     let name = unique("privprobe");
     let id = docker
@@ -627,7 +629,7 @@ pub async fn host_runs_privileged(image_id: &str) -> bool {
             ),
             bollard::models::ContainerCreateBody {
                 image: Some(image_id.to_string()),
-                cmd: Some(vec!["true".into()]),
+                cmd: cmd.map(|c| c.iter().map(|s| s.to_string()).collect()),
                 host_config: Some(bollard::models::HostConfig {
                     privileged: Some(true),
                     ..Default::default()
