@@ -63,6 +63,13 @@ pub fn name_part(field: &str, value: &str) -> Result<()> {
             "config.metadata.{field} must not be empty"
         )));
     }
+    let max = crate::mapping::validate::MAX_NAME_LEN;
+    if value.len() > max {
+        return Err(Error::invalid(format!(
+            "config.metadata.{field} is {} characters long (at most {max})",
+            value.len()
+        )));
+    }
     if let Some(c) = value
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
@@ -147,6 +154,36 @@ pub fn cgroup_parent(parent: &str, driver: CgroupDriver) -> Result<Option<String
     }
 }
 
+/// What a sandbox config must satisfy beyond its metadata; the rest is
+/// checked where each part is mapped.
+fn validate_config(config: &api::PodSandboxConfig) -> Result<()> {
+    use crate::mapping::validate;
+    if !config.log_directory.is_empty() {
+        validate::absolute_clean_path("log_directory", &config.log_directory)?;
+    }
+    validate::text("hostname", &config.hostname)?;
+    let Some(linux) = config.linux.as_ref() else {
+        return Ok(());
+    };
+    // kubelet's parents are absolute under cgroupfs and may be a bare slice
+    // name under systemd: only climbing out is refused.
+    validate::no_parent_dirs("linux.cgroup_parent", &linux.cgroup_parent)?;
+    validate::resource_amounts("linux.overhead", linux.overhead.as_ref())?;
+    validate::resource_amounts("linux.resources", linux.resources.as_ref())?;
+    if let Some(sc) = linux.security_context.as_ref() {
+        validate::namespace_options(
+            "linux.security_context.namespace_options",
+            sc.namespace_options.as_ref(),
+            false,
+        )?;
+        validate::group_ids(
+            "linux.security_context.supplemental_groups",
+            &sc.supplemental_groups,
+        )?;
+    }
+    Ok(())
+}
+
 /// The pause container for a sandbox.
 pub fn create_body(plan: &SandboxPlan<'_>) -> Result<ContainerCreateBody> {
     let config = plan.config;
@@ -155,12 +192,7 @@ pub fn create_body(plan: &SandboxPlan<'_>) -> Result<ContainerCreateBody> {
     let linux = config.linux.clone().unwrap_or_default();
     let security = linux.security_context.clone().unwrap_or_default();
     let host_network = is_node(ns.network);
-    if mode(ns.network) == api::NamespaceMode::Target || mode(ns.ipc) == api::NamespaceMode::Target
-    {
-        return Err(Error::invalid(
-            "namespace_options: TARGET is only valid for pid of a container",
-        ));
-    }
+    validate_config(config)?;
 
     let extra = [
         (labels::RUNTIME_HANDLER, plan.runtime_handler.to_string()),
