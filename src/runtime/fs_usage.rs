@@ -139,9 +139,10 @@ async fn measure(docker: &DockerClient) -> Result<FsUsage> {
     let info = docker.info().await?;
     let root = PathBuf::from(
         info.docker_root_dir
+            .clone()
             .unwrap_or_else(|| "/var/lib/docker".into()),
     );
-    let driver = info.driver.unwrap_or_default();
+    let driver = info.driver.clone().unwrap_or_default();
     tokio::task::spawn_blocking(move || measure_layers(&root, &driver))
         .await
         .map_err(|e| Error::internal(format!("measuring image filesystem: {e}")))?
