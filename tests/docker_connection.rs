@@ -15,8 +15,8 @@ use tokio::net::UnixListener;
 use tonic::Code;
 
 /// Far below the 2-minute per-call timeout the server runs with, and
-/// generous for a loaded machine: callers wait at most half a second for a
-/// connection attempt.
+/// generous for a loaded machine: callers wait at most a second for a
+/// daemon that has not answered.
 const PROMPT: Duration = Duration::from_secs(3);
 
 fn request<T>(message: T) -> tonic::Request<T> {

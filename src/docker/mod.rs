@@ -3,10 +3,11 @@
 //!
 //! Connecting (`docker version` to negotiate, `docker info` for the facts
 //! the runtime needs) runs as one background attempt at a time under a
-//! short probe timeout. Callers wait for it only briefly and never on a lock
-//! held across I/O: while Docker is starting (socket-activated dockerd
-//! accepts and answers late) or down, calls fail fast with Unavailable and
-//! Status reports NotReady, instead of queueing behind one slow connect.
+//! short probe timeout. Callers never wait on a lock held across I/O, and
+//! wait for a daemon that has not answered yet only briefly: while Docker is
+//! starting (socket-activated dockerd accepts and answers late) or down,
+//! calls fail fast with Unavailable and Status reports NotReady, instead of
+//! queueing behind one slow connect.
 
 pub mod containers;
 mod error;
@@ -36,10 +37,13 @@ const BOLLARD_HEAD_TIMEOUT_SECS: u64 = 24 * 3600;
 /// daemon that has not answered `docker version` by then is not ready.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a caller waits for an attempt in flight before answering
-/// Unavailable. A healthy daemon connects well within it; a slow one does
-/// not hold up kubelet's calls.
-const JOIN_WAIT: Duration = Duration::from_millis(500);
+/// How long a caller waits for an attempt in flight whose daemon has not
+/// answered yet before answering Unavailable: a daemon that is starting
+/// does not hold up kubelet's calls. Once it has answered `docker version`
+/// it is alive, and callers wait for the rest of the attempt (a loaded
+/// daemon may take a while over `docker info`), still within the probe
+/// timeout.
+const JOIN_WAIT: Duration = Duration::from_secs(1);
 
 /// Back-off between failed attempts, doubling up to the cap, so that a down
 /// daemon is not hammered while recovery stays prompt.
@@ -89,6 +93,8 @@ struct State {
     conn: Option<Connection>,
     /// When the attempt in flight started.
     attempt_started: Option<Instant>,
+    /// The attempt in flight has had an answer from the daemon.
+    attempt_answered: bool,
     failure: Option<Failure>,
     generation: u64,
     refreshing: bool,
@@ -120,7 +126,7 @@ pub struct DockerClient {
 enum Found {
     Ready(Connection),
     Failed(Error),
-    Pending(Instant),
+    Pending { started: Instant, answered: bool },
 }
 
 impl DockerClient {
@@ -167,23 +173,49 @@ impl DockerClient {
     }
 
     async fn connection(&self) -> Result<Connection> {
-        // Registered before looking, so an attempt settling in between is
-        // not missed.
-        let settled = self.shared.settled.notified();
-        let started = match self.shared.find(true) {
-            Found::Ready(c) => return Ok(c),
-            Found::Failed(e) => return Err(e),
-            Found::Pending(started) => started,
-        };
-        let _ = tokio::time::timeout(self.shared.timings.join_wait, settled).await;
-        match self.shared.find(false) {
-            Found::Ready(c) => Ok(c),
-            Found::Failed(e) => Err(e),
-            Found::Pending(_) => Err(Error::DockerUnavailable(format!(
-                "still connecting to {} (no answer for {:.1}s)",
-                self.shared.socket.display(),
-                started.elapsed().as_secs_f64()
-            ))),
+        let timings = &self.shared.timings;
+        let entered = Instant::now();
+        let mut may_start = true;
+        loop {
+            // Registered before looking, so an attempt settling in between
+            // is not missed.
+            let settled = self.shared.settled.notified();
+            let (started, answered) = match self.shared.find(may_start) {
+                Found::Ready(c) => return Ok(c),
+                Found::Failed(e) => return Err(e),
+                Found::Pending { started, answered } => (started, answered),
+            };
+            may_start = false;
+            // An attempt ends within its two probe timeouts.
+            let deadline = if answered {
+                started + timings.probe * 2
+            } else {
+                entered + timings.join_wait
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::DockerUnavailable(format!(
+                    "still connecting to {} (no answer for {:.1}s)",
+                    self.shared.socket.display(),
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            let _ = tokio::time::timeout(left, settled).await;
+        }
+    }
+
+    /// For one-shot commands, which have nothing better to do: waits up to
+    /// `within` for a connection, through retries, rather than failing while
+    /// the daemon starts.
+    pub async fn wait_connected(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.connection().await {
+                Ok(_) => return Ok(()),
+                Err(e @ Error::DockerTooOld(_)) => return Err(e),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(self.shared.timings.first_retry).await,
+            }
         }
     }
 
@@ -246,7 +278,10 @@ impl Shared {
             return Found::Ready(conn);
         }
         if let Some(started) = state.attempt_started {
-            return Found::Pending(started);
+            return Found::Pending {
+                started,
+                answered: state.attempt_answered,
+            };
         }
         if let Some(f) = &state.failure
             && (!may_start || f.at.elapsed() < f.retry_after)
@@ -261,8 +296,12 @@ impl Shared {
         }
         let now = Instant::now();
         state.attempt_started = Some(now);
+        state.attempt_answered = false;
         tokio::spawn(self.clone().attempt());
-        Found::Pending(now)
+        Found::Pending {
+            started: now,
+            answered: false,
+        }
     }
 
     /// One connection attempt; its outcome is recorded for every caller.
@@ -357,6 +396,8 @@ impl Shared {
             .await
             .map_err(|e| e.context(context()))?
             .min(client_max_version());
+        // Alive: callers may now wait for the rest of this attempt.
+        self.lock().attempt_answered = true;
         let docker = self.connect(api)?;
         let facts = system::fetch_facts(&docker, api, self.timings.probe)
             .await

@@ -27,6 +27,16 @@ impl FakeDaemon {
     }
 
     fn start_at(dir: tempfile::TempDir, path: PathBuf, answer: bool) -> FakeDaemon {
+        Self::start_with(dir, path, answer, Duration::ZERO)
+    }
+
+    /// `info_delay`: a loaded daemon, slow over `docker info`.
+    fn start_with(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        answer: bool,
+        info_delay: Duration,
+    ) -> FakeDaemon {
         let listener = UnixListener::bind(&path).unwrap();
         let version = Arc::new(StdMutex::new("24.0.1".to_string()));
         let requests = Arc::new(StdMutex::new(HashMap::new()));
@@ -54,6 +64,9 @@ impl FakeDaemon {
                     let path = head.split(' ').nth(1).unwrap_or("").to_string();
                     let endpoint = path.rsplit('/').next().unwrap_or("").to_string();
                     *r.lock().unwrap().entry(endpoint.clone()).or_default() += 1;
+                    if endpoint == "info" {
+                        tokio::time::sleep(info_delay).await;
+                    }
                     let version = v.lock().unwrap().clone();
                     let body = match endpoint.as_str() {
                         "version" => format!(r#"{{"Version":"{version}","ApiVersion":"1.43"}}"#),
@@ -229,4 +242,52 @@ async fn a_failed_attempt_is_retried_after_the_back_off() {
     assert_eq!(*fake.connections.lock().unwrap(), 0);
     // After it, the next call tries again.
     assert_eq!(eager.api_version().await.unwrap(), ApiVersion(1, 43));
+}
+
+#[tokio::test]
+async fn callers_wait_for_a_daemon_that_answered_but_is_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docker.sock");
+    let fake = FakeDaemon::start_with(dir, path, true, Duration::from_millis(600));
+    let mut docker = client(&fake.path, Duration::from_secs(10), HOUR, HOUR);
+    if let Some(shared) = Arc::get_mut(&mut docker.shared) {
+        shared.timings.join_wait = Duration::from_millis(100);
+    }
+    // It answered `docker version` at once, so it is alive: the caller
+    // waits out the slow `docker info` instead of failing after join_wait.
+    let facts = docker.facts().await.unwrap();
+    assert_eq!(facts.info.server_version.as_deref(), Some("24.0.1"));
+}
+
+#[tokio::test]
+async fn one_shot_commands_wait_for_a_daemon_that_comes_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docker.sock");
+    let docker = client(
+        &path,
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        HOUR,
+    );
+    let start_later = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            FakeDaemon::start_at(dir, path, true)
+        })
+    };
+    docker
+        .wait_connected(Duration::from_secs(30))
+        .await
+        .unwrap();
+    drop(start_later.await.unwrap());
+    // Without waiting, a client gives up on an absent daemon at once.
+    let gone = client(
+        Path::new("/nonexistent/docker-cri-test/docker.sock"),
+        Duration::from_secs(10),
+        HOUR,
+        HOUR,
+    );
+    let err = gone.wait_connected(Duration::ZERO).await.unwrap_err();
+    assert!(matches!(err, Error::DockerUnavailable(_)), "{err:?}");
 }
