@@ -58,6 +58,8 @@ pub struct Runtime {
     cgroups: crate::cgroups::Cgroups,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
+    /// Whether the host enforces AppArmor (probed once).
+    apparmor_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
@@ -96,6 +98,7 @@ impl Runtime {
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
             selinux_enabled: host::selinux_enabled(),
+            apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             detached: work::WorkTracker::default(),
         })
