@@ -855,3 +855,48 @@ async fn malformed_ids_updates_lists_and_images() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 }
+
+#[tokio::test]
+async fn id_prefixes_resolve_only_when_unique() {
+    let server = Server::start(&[]).await;
+    let mut pod = common::pod::Pod::new(&server).await;
+    // Create containers until two share a first hex digit (at most 17).
+    let mut by_first: HashMap<char, Vec<String>> = HashMap::new();
+    let mut shared = None;
+    for i in 0..17 {
+        let id = pod
+            .create(&pod.ctr(&format!("p{i}"), "true"))
+            .await
+            .unwrap();
+        let first = id.chars().next().unwrap();
+        let same = by_first.entry(first).or_default();
+        same.push(id);
+        if same.len() == 2 {
+            shared = Some(first);
+            break;
+        }
+    }
+    let shared = shared.expect("17 IDs share a first digit");
+    let err = pod.status(&shared.to_string()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("ambiguous") && err.message().contains('2'),
+        "{err:?}"
+    );
+    // A unique prefix resolves to that container.
+    let one = by_first[&shared][0].clone();
+    let s = pod.status(&one[..20]).await.unwrap();
+    assert_eq!(s.id, one);
+    // Docker's name for it, or the pod's ID, never resolves as a container.
+    let name = docker()
+        .await
+        .inspect_container(&one, None)
+        .await
+        .unwrap()
+        .name
+        .unwrap();
+    for not_a_container in [name.trim_start_matches('/').to_string(), pod.id.clone()] {
+        let err = pod.status(&not_a_container).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{not_a_container}: {err:?}");
+    }
+}
