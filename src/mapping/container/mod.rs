@@ -189,7 +189,10 @@ fn validate_config(config: &api::ContainerConfig) -> Result<()> {
     }
     for (i, m) in config.mounts.iter().enumerate() {
         validate::absolute_clean_path(&format!("mounts[{i}].container_path"), &m.container_path)?;
-        validate::absolute_clean_path(&format!("mounts[{i}].host_path"), &m.host_path)?;
+        // An image volume has no host path (refused later as unsupported).
+        if m.image.is_none() {
+            validate::absolute_clean_path(&format!("mounts[{i}].host_path"), &m.host_path)?;
+        }
     }
     for (i, d) in config.devices.iter().enumerate() {
         validate::absolute_clean_path(&format!("devices[{i}].container_path"), &d.container_path)?;
