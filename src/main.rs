@@ -19,6 +19,9 @@ async fn main() -> ExitCode {
         }
     };
     logging::init(&config.log_level, config.log_format);
+    for warning in &config.compat_warnings {
+        tracing::warn!("{warning}");
+    }
     let result = match cli.command {
         None | Some(Command::Serve) => server::serve(config, server::shutdown_signal()).await,
         Some(Command::PauseImage { tag }) => match Runtime::new(Arc::new(config)) {

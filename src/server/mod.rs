@@ -8,6 +8,7 @@ pub mod rpc;
 mod runtime_service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tonic::transport::Server;
 
 use crate::api::image_service_server::ImageServiceServer;
 use crate::api::runtime_service_server::RuntimeServiceServer;
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
@@ -34,7 +35,14 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// removes the socket.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Arc::new(config);
-    let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
+    let listener = match &config.listen {
+        Listen::Unix(path) => socket::bind(path, config.socket_group.as_deref())?,
+        Listen::Systemd { name } => {
+            let std_listener = systemd::take_listener(name.as_deref())?;
+            tokio::net::UnixListener::from_std(std_listener)
+                .map_err(|e| Error::internal(format!("systemd socket: {e}")))?
+        }
+    };
     let runtime = Arc::new(Runtime::new(config.clone())?);
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
@@ -53,11 +61,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         });
     let mut server = tokio::spawn(server);
     tracing::info!(
-        socket = %config.socket_path.display(),
+        endpoint = %config.listen,
         docker = %config.docker_socket.display(),
         version = env!("CARGO_PKG_VERSION"),
         "docker-cri serving"
     );
+    systemd::notify("READY=1");
+    systemd::spawn_watchdog();
 
     let outcome = tokio::select! {
         result = &mut server => Some(result),
@@ -67,6 +77,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         Some(done) => flatten(done),
         None => {
             tracing::info!(grace = ?config.shutdown_grace_period, "shutting down");
+            systemd::notify("STOPPING=1");
             let deadline = tokio::time::Instant::now() + config.shutdown_grace_period;
             let _ = stop_tx.send(());
             let served = match tokio::time::timeout_at(deadline, &mut server).await {
@@ -97,7 +108,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
             served
         }
     };
-    let _ = std::fs::remove_file(&config.socket_path);
+    // systemd's socket is systemd's to keep.
+    if let Listen::Unix(path) = &config.listen {
+        let _ = std::fs::remove_file(path);
+    }
     result
 }
 
