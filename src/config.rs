@@ -168,6 +168,19 @@ pub enum Command {
         /// Tag to give the image instead of --pod-infra-container-image.
         #[arg(long)]
         tag: Option<String>,
+        /// Do nothing when Docker already has the image.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Check this host for running pods through docker-cri; exits non-zero
+    /// when something would stop pods from running.
+    Check {
+        /// The --cgroup-driver kubelet will be given (systemd or cgroupfs).
+        #[arg(long)]
+        cgroup_driver: Option<String>,
+        /// Where kubelet writes pod logs.
+        #[arg(long, default_value = "/var/log/pods")]
+        pod_log_directory: PathBuf,
     },
 }
 
