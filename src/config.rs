@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub streaming_bind_addr: Option<String>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; a
+    /// bare port means loopback).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub metrics_bind_addr: Option<String>,
+
     /// Timeout of each non-streaming Docker call, Go duration syntax (2m, 30s).
     #[arg(long, global = true, value_name = "DURATION")]
     pub runtime_request_timeout: Option<String>,
@@ -196,6 +201,7 @@ pub struct FileConfig {
     pub root_directory: Option<PathBuf>,
     pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
+    pub metrics_bind_addr: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
@@ -233,6 +239,8 @@ pub struct Config {
     pub root_directory: PathBuf,
     pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
+    /// Where `/metrics` is served; `None`: not at all.
+    pub metrics_bind_addr: Option<SocketAddr>,
     pub runtime_request_timeout: Duration,
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
@@ -317,6 +325,9 @@ impl Config {
                 format!("{streaming:?} is not IP:port ({e})"),
             )
         })?;
+        let metrics_bind_addr = pick(&cli.metrics_bind_addr, file.metrics_bind_addr)
+            .map(|a| metrics_addr(&a))
+            .transpose()?;
         let log_level = pick(&cli.log_level, file.log_level).unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(bad(
@@ -332,6 +343,7 @@ impl Config {
             root_directory,
             sandbox_network,
             streaming_bind_addr,
+            metrics_bind_addr,
             runtime_request_timeout: duration(
                 "runtime-request-timeout",
                 pick(&cli.runtime_request_timeout, file.runtime_request_timeout),
@@ -386,6 +398,21 @@ fn duration(
         return Err(bad(setting, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// `IP:port`, or a bare port (`9090`, `:9090`) on loopback: metrics are
+/// not for the whole network unless the operator says so.
+fn metrics_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|e| {
+        bad(
+            "metrics-bind-addr",
+            format!("{text:?} is not IP:port or a port ({e})"),
+        )
+    })
 }
 
 /// The CRI endpoint: a UNIX socket path, or systemd's socket (`fd://`).
@@ -503,5 +530,54 @@ mod tests {
         let text = include_str!("../config/docker-cri.toml");
         let file: FileConfig = toml::from_str(text).unwrap();
         Config::resolve(&cli(&[]), file).unwrap();
+    }
+
+    #[test]
+    fn metrics_address_defaults_to_loopback() {
+        assert_eq!(Config::default().metrics_bind_addr, None);
+        for (given, want) in [
+            ("9090", "127.0.0.1:9090"),
+            (":9090", "127.0.0.1:9090"),
+            ("0.0.0.0:9100", "0.0.0.0:9100"),
+            ("[::1]:9100", "[::1]:9100"),
+        ] {
+            let c = Config::resolve(&cli(&["--metrics-bind-addr", given]), FileConfig::default())
+                .unwrap();
+            assert_eq!(c.metrics_bind_addr.unwrap().to_string(), want, "{given}");
+        }
+        let err = Config::resolve(
+            &cli(&["--metrics-bind-addr", "lots"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "metrics-bind-addr");
+    }
+
+    #[test]
+    fn systemd_endpoints() {
+        let c = Config::resolve(
+            &cli(&["--container-runtime-endpoint", "fd://"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.listen, Listen::Systemd { name: None });
+        let c = Config::resolve(
+            &cli(&["--container-runtime-endpoint", "fd://cri"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.listen,
+            Listen::Systemd {
+                name: Some("cri".into())
+            }
+        );
+        assert!(
+            Config::resolve(
+                &cli(&["--container-runtime-endpoint", "fd://a/b"]),
+                FileConfig::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod docker;
 pub mod error;
 pub mod logging;
 pub mod mapping;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 

@@ -56,6 +56,8 @@ pub struct Runtime {
     pause_image_lock: tokio::sync::Mutex<()>,
     /// The host's cgroup hierarchy, for limits Docker has no field for.
     cgroups: crate::cgroups::Cgroups,
+    /// What `/metrics` serves.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
     /// Whether the host enforces AppArmor (probed once).
@@ -79,10 +81,11 @@ impl Runtime {
                  negative OOM scores for pause and app containers are clamped to {min_oom_score_adj}"
             );
         }
-        let docker = Arc::new(DockerClient::new(
-            &config.docker_socket,
-            config.runtime_request_timeout,
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let docker = Arc::new(
+            DockerClient::new(&config.docker_socket, config.runtime_request_timeout)
+                .with_metrics(metrics.clone()),
+        );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
@@ -97,6 +100,7 @@ impl Runtime {
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
+            metrics,
             selinux_enabled: host::selinux_enabled(),
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
@@ -216,6 +220,10 @@ impl Runtime {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     pub fn docker(&self) -> &DockerClient {

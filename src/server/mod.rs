@@ -4,6 +4,7 @@
 
 mod authority;
 mod image_service;
+mod metrics_layer;
 pub mod rpc;
 mod runtime_service;
 pub mod socket;
@@ -52,8 +53,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = config.metrics_bind_addr {
+        let bound = crate::metrics::server::spawn(addr, runtime.metrics().clone()).await?;
+        tracing::info!(%bound, "serving Prometheus metrics at /metrics");
+    }
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(size_limit_status))
+        .layer(metrics_layer::RecordLayer::new(runtime.metrics().clone()))
         .add_service(runtime_service)
         .add_service(image_service)
         .serve_with_incoming_shutdown(authority::wrap(UnixListenerStream::new(listener)), async {
