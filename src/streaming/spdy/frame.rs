@@ -127,13 +127,27 @@ pub enum Frame {
 /// more bytes are needed. The length is checked against `max_payload` from
 /// the header alone, so a peer cannot make us buffer more than that.
 pub fn decode(buf: &mut BytesMut, max_payload: usize) -> Result<Option<Frame>, SpdyError> {
+    decode_bounded(buf, max_payload, max_payload)
+}
+
+/// `decode` with separate bounds for DATA and control frame payloads.
+pub fn decode_bounded(
+    buf: &mut BytesMut,
+    max_data: usize,
+    max_control: usize,
+) -> Result<Option<Frame>, SpdyError> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
     let first = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     let flags = buf[4];
     let length = usize::from(buf[5]) << 16 | usize::from(buf[6]) << 8 | usize::from(buf[7]);
-    if length > max_payload {
+    let max = if first & 0x8000_0000 == 0 {
+        max_data
+    } else {
+        max_control
+    };
+    if length > max {
         return Err(SpdyError::FrameTooLarge(length));
     }
     if buf.len() < HEADER_LEN + length {

@@ -15,16 +15,21 @@ use super::stream::Stream;
 
 /// Reads at least this much spare room before each read call.
 const READ_CHUNK: usize = 16 << 10;
+/// Control frame bytes allowed beyond `max_header_block`.
+const CONTROL_SLACK: usize = 4 << 10;
 
 pub(crate) async fn run<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut rd: R) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK * 4);
+    // A compressed header block is at most a little larger than the
+    // decompressed one; other control frames are tiny.
+    let max_control = shared.config.max_header_block.saturating_add(CONTROL_SLACK);
     let mut reader = Reader {
         shared: shared.clone(),
         headers: HeaderDecompressor::new(shared.config.max_header_block),
     };
     loop {
         loop {
-            match frame::decode(&mut buf, shared.config.max_frame_payload) {
+            match frame::decode_bounded(&mut buf, shared.config.max_frame_payload, max_control) {
                 Ok(Some(f)) => {
                     if let Err(e) = reader.handle(f).await {
                         shared.lock().fail(e, &shared);
@@ -178,13 +183,12 @@ impl Reader {
         let shared = &*self.shared;
         loop {
             {
-                let mut st = shared.lock();
+                let st = shared.lock();
                 if st.dead.is_some() {
                     return;
                 }
-                match st.streams.get_mut(&id) {
-                    Some(s) if s.handle && s.recv_len > shared.config.max_stream_buffer => {}
-                    _ => return,
+                if !over_limit(&st, shared, id) {
+                    return;
                 }
             }
             tokio::select! {
@@ -235,7 +239,6 @@ fn on_data(
         st.credit_session(n, shared);
         return reset_stream(st, shared, id, rst::STREAM_ALREADY_CLOSED).map(|_| false);
     }
-    let limit = shared.config.max_stream_buffer;
     if !s.handle {
         // Nobody will read it: drop the data but keep the peer's windows
         // moving.
@@ -252,7 +255,18 @@ fn on_data(
     if let Some(w) = s.read_waker.take() {
         w.wake();
     }
-    Ok(s.recv_len > limit)
+    st.recv_total += n;
+    Ok(over_limit(st, shared, id))
+}
+
+/// Whether the reader must pause after data for stream `id`: its buffer or
+/// the session's is over the bound.
+fn over_limit(st: &State, shared: &Shared, id: u32) -> bool {
+    let stream_full = st
+        .streams
+        .get(&id)
+        .is_some_and(|s| s.handle && s.recv_len > shared.config.max_stream_buffer);
+    stream_full || st.recv_total > shared.config.max_session_buffer
 }
 
 fn rst_frame(stream_id: u32, status: u32) -> Out {

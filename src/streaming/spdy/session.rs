@@ -49,11 +49,15 @@ pub struct SessionConfig {
     pub max_streams: usize,
     /// Largest decompressed header block accepted.
     pub max_header_block: usize,
-    /// Largest frame payload accepted (the wire allows 16 MiB - 1).
+    /// Largest DATA payload accepted (the wire allows 16 MiB - 1); control
+    /// frames are bounded by `max_header_block` plus some slack.
     pub max_frame_payload: usize,
     /// Unread bytes buffered per stream before the reader stops reading the
     /// connection (the backpressure for peers that ignore our window).
     pub max_stream_buffer: usize,
+    /// Unread bytes buffered across all streams before the reader stops
+    /// reading the connection.
+    pub max_session_buffer: usize,
     /// Largest DATA frame we send.
     pub max_data_frame: usize,
     /// Outgoing data queued for the writer, all streams together.
@@ -72,6 +76,7 @@ impl Default for SessionConfig {
             max_header_block: 1 << 20,
             max_frame_payload: frame::MAX_PAYLOAD,
             max_stream_buffer: 1 << 20,
+            max_session_buffer: 16 << 20,
             max_data_frame: 32 << 10,
             write_queue_bytes: 256 << 10,
             max_control_queue: 1024,
@@ -156,6 +161,8 @@ pub(crate) struct State {
     pub ordered: VecDeque<Out>,
     pub ordered_bytes: usize,
     pub updates_due: VecDeque<u32>,
+    /// Unread bytes buffered over all streams.
+    pub recv_total: usize,
     pub session_unacked: u32,
     pub session_send_window: i64,
     pub peer_initial_window: i64,
@@ -401,6 +408,7 @@ impl Session {
             ordered: VecDeque::new(),
             ordered_bytes: 0,
             updates_due: VecDeque::new(),
+            recv_total: 0,
             session_unacked: 0,
             session_send_window: i64::from(frame::DEFAULT_WINDOW),
             peer_initial_window: i64::from(frame::DEFAULT_WINDOW),

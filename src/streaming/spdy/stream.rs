@@ -139,6 +139,7 @@ impl AsyncRead for Stream {
                     n += take;
                 }
                 s.recv_len -= n;
+                st.recv_total -= n;
                 st.credit_stream(id, n, shared);
                 // The reader may be waiting for this buffer to drain.
                 shared.reader_wake.notify_one();
@@ -293,6 +294,7 @@ impl Drop for Stream {
         let unread = std::mem::take(&mut s.recv_len);
         s.recv.clear();
         let fin_needed = !dead && !s.local_fin && s.reset.is_none();
+        st.recv_total -= unread;
         st.credit_session(unread, &shared);
         if fin_needed {
             queue_fin(&mut st, &shared, self.id);

@@ -106,6 +106,15 @@ async fn oversized_frame_is_a_session_error() {
     // Only the header: the session must not wait for 16 MiB.
     tx.raw(&[0, 0, 0, 1, 0, 0xff, 0xff, 0xff]).await;
     expect_protocol_goaway(&mut rx).await;
+
+    // Control frames are bounded by the header block limit instead.
+    let config = SessionConfig {
+        max_header_block: 1024,
+        ..SessionConfig::default()
+    };
+    let (mut tx, mut rx, _session, _incoming) = connect(config);
+    tx.raw(&[0x80, 3, 0, 1, 0, 0, 0x40, 0]).await;
+    expect_protocol_goaway(&mut rx).await;
 }
 
 #[tokio::test]

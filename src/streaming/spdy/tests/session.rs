@@ -355,6 +355,35 @@ async fn auto_mode_enforces_after_an_initial_window_setting() {
     drop(writer.await.unwrap());
 }
 
+/// Memory stays bounded with a peer that ignores our window: once a
+/// stream's buffer is full the reader stops reading the connection.
+#[tokio::test]
+async fn an_unread_stream_pauses_the_reader() {
+    const CHUNK: usize = 32 << 10;
+    let config = SessionConfig {
+        max_stream_buffer: 64 << 10,
+        ..SessionConfig::default()
+    };
+    let (mut tx, mut rx, _session, mut incoming) = connect(config);
+    tx.open(1, &[("streamtype", "stdin")], 0).await;
+    let mut s = accept(&mut incoming).await;
+    rx.expect_reply(1).await;
+    let sender = tokio::spawn(async move {
+        for i in 0..32 {
+            tx.data(1, &pattern(4, i * CHUNK, CHUNK), false).await;
+        }
+        tx.data(1, b"", true).await;
+        tx
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // 1 MiB cannot fit a 64 KiB buffer plus the 64 KiB pipe.
+    assert!(!sender.is_finished());
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, pattern(4, 0, 32 * CHUNK));
+    sender.await.unwrap();
+}
+
 #[tokio::test]
 async fn server_credits_consumed_data() {
     let (mut tx, mut rx, _session, mut incoming) = connect(SessionConfig::default());
