@@ -323,6 +323,8 @@ pub(crate) struct Shared {
     pub reader_wake: Notify,
     /// Tells the reader task to stop.
     pub reader_stop: Notify,
+    /// Cuts the writer's current write short (`Session::abort`).
+    pub writer_abort: Notify,
     /// Signals `Session::closed` waiters.
     pub done: Notify,
 }
@@ -431,6 +433,7 @@ impl Session {
             writer_wake: Notify::new(),
             reader_wake: Notify::new(),
             reader_stop: Notify::new(),
+            writer_abort: Notify::new(),
             done: Notify::new(),
         });
         let (rd, wr) = tokio::io::split(io);
@@ -456,6 +459,15 @@ impl Session {
     pub fn close(&self) {
         let shared = &self.inner.shared;
         shared.lock().close(shared);
+    }
+
+    /// Ends the session at once, without GOAWAY and without waiting for
+    /// queued data or for a peer that does not read (e.g. on an idle or
+    /// deadline timeout). Streams fail; the connection is dropped.
+    pub fn abort(&self) {
+        let shared = &self.inner.shared;
+        shared.lock().disconnected("session aborted".into(), shared);
+        shared.writer_abort.notify_one();
     }
 
     /// Whether the session can no longer carry data.

@@ -2,6 +2,8 @@
 //! drains the session's queues in batches: control frames first, then due
 //! WINDOW_UPDATEs, then data in write order.
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -32,7 +34,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut wr: W) {
             st.closing
         };
         if buf.is_empty() {
-            if let Err(e) = wr.flush().await {
+            if let Err(e) = or_abort(&shared, wr.flush()).await {
                 shared.lock().disconnected(format!("write: {e}"), &shared);
                 break;
             }
@@ -42,7 +44,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut wr: W) {
             shared.writer_wake.notified().await;
             continue;
         }
-        if let Err(e) = wr.write_all(&buf).await {
+        if let Err(e) = or_abort(&shared, wr.write_all(&buf)).await {
             shared.lock().disconnected(format!("write: {e}"), &shared);
             break;
         }
@@ -60,12 +62,25 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut wr: W) {
             st.maybe_remove(id);
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = or_abort(&shared, wr.shutdown()).await;
     let mut st = shared.lock();
     st.disconnected("session closed".to_string(), &shared);
     st.writer_done = true;
     drop(st);
     shared.done.notify_waiters();
+}
+
+/// Runs a write unless `Session::abort` cuts it short: a peer that stops
+/// reading must not hold the task forever.
+async fn or_abort(shared: &Shared, op: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    tokio::select! {
+        r = op => r,
+        _ = shared.writer_abort.notified() => {
+            // Keep the permit for the next write (the final shutdown).
+            shared.writer_abort.notify_one();
+            Err(io::Error::other("session aborted"))
+        }
+    }
 }
 
 /// Moves queued frames into `buf` under the lock: control frames first,

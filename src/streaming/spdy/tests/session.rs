@@ -465,6 +465,23 @@ async fn connection_drop_ends_streams_and_session() {
 }
 
 #[tokio::test]
+async fn abort_ends_a_session_whose_peer_does_not_read() {
+    let (mut tx, _rx, session, mut incoming) = connect(SessionConfig::default());
+    tx.open(1, &[("streamtype", "stdout")], 0).await;
+    let mut s = accept(&mut incoming).await;
+    // The client never reads: the writer blocks on the full pipe.
+    let writer = tokio::spawn(async move { s.write_all(&[1; 1 << 20]).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!writer.is_finished());
+    session.abort();
+    assert!(writer.await.unwrap().is_err());
+    tokio::time::timeout(PATIENCE, session.closed())
+        .await
+        .unwrap();
+    assert!(incoming.next().await.is_none());
+}
+
+#[tokio::test]
 async fn close_sends_goaway_after_queued_data() {
     let (mut tx, mut rx, session, mut incoming) = connect(SessionConfig::default());
     tx.open(1, &[("streamtype", "stdout")], 0).await;
