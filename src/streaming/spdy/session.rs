@@ -388,6 +388,15 @@ impl Drop for Incoming {
 impl Session {
     /// Runs the server side of a session over an upgraded connection:
     /// spawns one reader and one writer task on the current runtime.
+    ///
+    /// `io` is the byte stream after the HTTP/1.1 handshake, in which the
+    /// server answered `101 Switching Protocols` with `Connection: Upgrade`,
+    /// `Upgrade: SPDY/3.1` and the negotiated `X-Stream-Protocol-Version`;
+    /// bytes the client sent after its request belong to `io` too. Every
+    /// stream the client opens is answered with an empty SYN_REPLY before
+    /// it is handed out (client-go waits for that reply); refuse one with
+    /// `Stream::reset`. When done, shut the streams down and call `close`:
+    /// spdystream stops reading at GOAWAY, so it goes out after all data.
     pub fn server<IO>(io: IO, config: SessionConfig) -> (Session, Incoming)
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,

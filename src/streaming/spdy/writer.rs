@@ -117,7 +117,7 @@ fn gather(
         }
     }
     if st.session_unacked >= frame::DEFAULT_WINDOW / 2 {
-        let delta = std::mem::take(&mut st.session_unacked);
+        let delta = take_delta(&mut st.session_unacked);
         encode(
             &Frame::WindowUpdate {
                 stream_id: 0,
@@ -130,7 +130,7 @@ fn gather(
         if let Some(s) = st.streams.get_mut(&id) {
             s.update_queued = false;
             if s.unacked > 0 && !s.remote_fin && s.reset.is_none() {
-                let delta = std::mem::take(&mut s.unacked);
+                let delta = take_delta(&mut s.unacked);
                 encode(
                     &Frame::WindowUpdate {
                         stream_id: id,
@@ -177,4 +177,12 @@ fn gather(
             }
         }
     }
+}
+
+/// Takes what a WINDOW_UPDATE can carry (31 bits) from an unacked count;
+/// any rest goes out with a later update.
+fn take_delta(unacked: &mut u32) -> u32 {
+    let delta = (*unacked).min(frame::MAX_STREAM_ID);
+    *unacked -= delta;
+    delta
 }
