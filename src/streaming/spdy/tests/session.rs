@@ -329,6 +329,80 @@ async fn writer_waits_for_the_peers_window() {
     writer.await.unwrap();
 }
 
+/// The session window (stream 0) limits all streams together, whatever
+/// the stream windows allow.
+#[tokio::test]
+async fn session_window_limits_even_with_large_stream_windows() {
+    let config = SessionConfig {
+        peer_flow_control: PeerFlowControl::Enforce,
+        ..SessionConfig::default()
+    };
+    let (mut tx, mut rx, _session, mut incoming) = connect(config);
+    tx.send(Frame::Settings {
+        flags: 0,
+        entries: vec![Setting {
+            flags: 0,
+            id: frame::SETTINGS_INITIAL_WINDOW_SIZE,
+            value: 1 << 20,
+        }],
+    })
+    .await;
+    tx.open(1, &[("streamtype", "stdout")], 0).await;
+    tx.open(3, &[("streamtype", "stderr")], 0).await;
+    let mut out = accept(&mut incoming).await;
+    let mut err = accept(&mut incoming).await;
+    rx.expect_reply(1).await;
+    rx.expect_reply(3).await;
+    let writers = tokio::spawn(async move {
+        let a = out.write_all(&[1; 50_000]);
+        let b = err.write_all(&[2; 50_000]);
+        let (a, b) = tokio::join!(a, b);
+        a.unwrap();
+        b.unwrap();
+        (out, err)
+    });
+    let mut got = 0;
+    while got < 65_536 {
+        match rx.next().await {
+            Some(Got::Frame(Frame::Data { data, .. })) => got += data.len(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, 65_536);
+    assert!(rx.next_within(Duration::from_millis(300)).await.is_err());
+    tx.send(Frame::WindowUpdate {
+        stream_id: 0,
+        delta: 100_000,
+    })
+    .await;
+    while got < 100_000 {
+        match rx.next().await {
+            Some(Got::Frame(Frame::Data { data, .. })) => got += data.len(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(writers.await.unwrap());
+}
+
+#[tokio::test]
+async fn headers_frame_with_fin_half_closes() {
+    let (mut tx, mut rx, _session, mut incoming) = connect(SessionConfig::default());
+    tx.open(1, &[("streamtype", "stdin")], 0).await;
+    let mut s = accept(&mut incoming).await;
+    rx.expect_reply(1).await;
+    tx.data(1, b"abc", false).await;
+    let block = tx.enc.compress(&[]).unwrap();
+    tx.send(Frame::Headers {
+        flags: frame::FLAG_FIN,
+        stream_id: 1,
+        header_block: block.into(),
+    })
+    .await;
+    let mut got = String::new();
+    s.read_to_string(&mut got).await.unwrap();
+    assert_eq!(got, "abc");
+}
+
 #[tokio::test]
 async fn auto_mode_enforces_after_an_initial_window_setting() {
     let (mut tx, mut rx, _session, mut incoming) = connect(SessionConfig::default());
