@@ -1,6 +1,7 @@
 //! Tests of the SPDY module; `Client` is a minimal SPDY client built from
 //! the frame and compression modules, standing in for spdystream.
 
+mod flow;
 mod frames;
 mod headers;
 mod malformed;
