@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages docker.io docker-registry busybox-static apache2-utils curl
+ensure_packages docker.io docker-registry busybox-static apache2-utils curl systemd
 ensure_dockerd
 cargo test --locked --all-targets
