@@ -4,6 +4,7 @@
 mod flow;
 mod frames;
 mod headers;
+mod interop;
 mod malformed;
 mod session;
 
