@@ -17,5 +17,6 @@ pub mod mapping;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod streaming;
 
 pub use error::{Error, Result};
