@@ -62,6 +62,9 @@ pub struct Runtime {
     selinux_enabled: bool,
     /// Whether the host enforces AppArmor (probed once).
     apparmor_enabled: bool,
+    /// Containers whose start failed (final: they are never started again),
+    /// so ListContainers inspects each only once.
+    failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
@@ -104,6 +107,7 @@ impl Runtime {
             selinux_enabled: host::selinux_enabled(),
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
+            failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
         })
     }
