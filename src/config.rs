@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub streaming_bind_addr: Option<String>,
 
+    /// A streaming (exec/attach/port-forward) session with no traffic for
+    /// this long is closed, as kubelet's flag of the same name.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub streaming_connection_idle_timeout: Option<String>,
+
     /// Timeout of each non-streaming Docker call, Go duration syntax (2m, 30s).
     #[arg(long, global = true, value_name = "DURATION")]
     pub runtime_request_timeout: Option<String>,
@@ -121,6 +126,7 @@ pub struct FileConfig {
     pub root_directory: Option<PathBuf>,
     pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
+    pub streaming_connection_idle_timeout: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
@@ -139,6 +145,7 @@ pub struct Config {
     pub root_directory: PathBuf,
     pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
+    pub streaming_connection_idle_timeout: Duration,
     pub runtime_request_timeout: Duration,
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
@@ -235,6 +242,14 @@ impl Config {
             root_directory,
             sandbox_network,
             streaming_bind_addr,
+            streaming_connection_idle_timeout: duration(
+                "streaming-connection-idle-timeout",
+                pick(
+                    &cli.streaming_connection_idle_timeout,
+                    file.streaming_connection_idle_timeout,
+                ),
+                "4h",
+            )?,
             runtime_request_timeout: duration(
                 "runtime-request-timeout",
                 pick(&cli.runtime_request_timeout, file.runtime_request_timeout),

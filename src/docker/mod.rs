@@ -3,6 +3,7 @@
 
 pub mod containers;
 mod error;
+pub mod exec;
 pub mod images;
 pub mod system;
 

@@ -8,6 +8,7 @@ pub mod rpc;
 mod runtime_service;
 pub mod socket;
 pub mod status;
+mod streaming_rpcs;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +35,16 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     let config = Arc::new(config);
     let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
     let runtime = Arc::new(Runtime::new(config.clone())?);
+    let (streaming, streaming_server) = crate::streaming::bind(
+        config.streaming_bind_addr,
+        runtime.docker_handle(),
+        config.streaming_connection_idle_timeout,
+    )
+    .await?;
+    tracing::info!(url = streaming.base_url(), "streaming server listening");
+    runtime.set_streaming(streaming);
+    // Sessions in flight end with the process; the listener with serve().
+    let streaming_task = tokio::spawn(streaming_server.run());
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
@@ -76,6 +87,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
             }
         }
     };
+    streaming_task.abort();
     let _ = std::fs::remove_file(&config.socket_path);
     result
 }
