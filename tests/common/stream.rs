@@ -119,15 +119,21 @@ impl WsClient {
     /// Reads frames until `ch` has received at least `n` bytes (beyond what
     /// `got` already holds), keeping everything.
     pub async fn read_until(&mut self, got: &mut Received, ch: u8, n: usize, limit: Duration) {
-        tokio::time::timeout(limit, async {
+        let arrived = tokio::time::timeout(limit, async {
             while got.channels.get(&ch).map_or(0, Vec::len) < n {
-                let (c, data) = self.recv().await.expect("session closed early");
+                let Some((c, data)) = self.recv().await else {
+                    return false;
+                };
                 got.order.push(c);
                 got.channels.entry(c).or_default().extend(data);
             }
+            true
         })
-        .await
-        .expect("expected data did not arrive in time");
+        .await;
+        assert!(
+            arrived == Ok(true),
+            "{n} bytes on channel {ch} did not arrive ({arrived:?}); got {got:?}"
+        );
     }
 }
 
