@@ -193,8 +193,10 @@ async fn exec_requests_are_validated() {
         Code::InvalidArgument
     );
     let url = exec_url(&mut pod.rt, exec_request(&id, &["true"], false, false)).await;
-    let prefix = format!("http://127.0.0.1:");
-    assert!(url.starts_with(&prefix) && url.contains("/exec/"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("/exec/"),
+        "{url}"
+    );
     assert!(!url.contains(":0/"), "the real port, not 0: {url}");
 }
 

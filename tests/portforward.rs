@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::Server;
 use common::pod::Pod;
-use common::stream::{Received, WsClient};
+use common::stream::{Received, WsClient, http_get, websocket_headers};
 use docker_cri::api;
 use tonic::Code;
 
@@ -165,4 +165,24 @@ async fn port_forward_is_validated() {
         .await
         .unwrap_err();
     assert_eq!(stopped.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn spdy_tunnelled_in_websocket_is_refused_clearly() {
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let url = pod
+        .rt
+        .port_forward(api::PortForwardRequest {
+            pod_sandbox_id: pod.id.clone(),
+            port: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    // What client-go's port-forward dialer (and crictl) offer.
+    let (status, body) = http_get(&url, &websocket_headers("SPDY/3.1+portforward.k8s.io")).await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("not yet supported"), "{body}");
 }

@@ -10,6 +10,7 @@ use tokio::io::AsyncWrite;
 
 use super::{DockerClient, from_bollard};
 use crate::error::{Error, Result};
+use crate::mapping::info::ApiVersion;
 
 /// What a hijacked exec or attach connection yields: Docker's output
 /// (demultiplexed unless a TTY) and the process's stdin.
@@ -34,7 +35,12 @@ pub struct ExecSpec {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// The terminal's initial (width, height), when known.
+    pub console_size: Option<(u16, u16)>,
 }
+
+/// Exec create takes a console size from this API on (Docker 23).
+const CONSOLE_SIZE_API: ApiVersion = ApiVersion(1, 42);
 
 /// Output larger than this per read would only be split again downstream.
 const OUTPUT_CAPACITY: usize = 64 * 1024;
@@ -42,14 +48,22 @@ const OUTPUT_CAPACITY: usize = 64 * 1024;
 impl DockerClient {
     /// Creates an exec instance; returns its ID.
     pub async fn create_exec(&self, container: &str, spec: &ExecSpec) -> Result<String> {
-        let options = CreateExecOptions::<String> {
+        let mut options: bollard::models::ExecConfig = CreateExecOptions::<String> {
             attach_stdin: Some(spec.stdin),
             attach_stdout: Some(spec.stdout),
             attach_stderr: Some(spec.stderr),
             tty: Some(spec.tty),
             cmd: Some(spec.cmd.clone()),
             ..Default::default()
-        };
+        }
+        .into();
+        // Older daemons reject the field; they get a resize right after
+        // the start instead.
+        if let Some((w, h)) = spec.console_size.filter(|_| spec.tty)
+            && self.api_version().await? >= CONSOLE_SIZE_API
+        {
+            options.console_size = Some(vec![usize::from(h), usize::from(w)]);
+        }
         let created = self
             .call("create exec", |d| async move {
                 d.create_exec(container, options).await

@@ -62,21 +62,37 @@ async fn run(
     mut stderr: Option<BoxWrite>,
     resize: Option<BoxRead>,
 ) -> Result<Outcome> {
-    let (hijacked, exec_id, tty) = match target {
+    // Dropped on return: whatever is still copying stops with the session.
+    let mut tasks = JoinSet::new();
+    let mut resize = resize.map(Resizes::new);
+    let (hijacked, exec_id) = match target {
         Target::Exec {
             container_id,
             cmd,
             tty,
         } => {
+            // Clients send the terminal size first thing; a process that
+            // asks for it at once should see it, not 0x0.
+            let first = match (&mut resize, tty) {
+                (Some(r), true) => r.first(FIRST_SIZE_WAIT).await,
+                _ => None,
+            };
             let spec = ExecSpec {
                 cmd: cmd.clone(),
                 tty: *tty,
                 stdin: stdin.is_some(),
                 stdout: stdout.is_some(),
                 stderr: stderr.is_some(),
+                console_size: first.as_ref().map(|s| (s.width, s.height)),
             };
             let id = docker.create_exec(container_id, &spec).await?;
-            (docker.start_exec(&id, *tty).await?, Some(id), *tty)
+            if let (Some(resize), true) = (resize.take(), tty) {
+                // Started before the exec: Docker holds a resize until the
+                // process runs, the earliest it can apply.
+                let target = ResizeTarget::Exec(id.clone());
+                tasks.spawn(apply_resizes(docker.clone(), target, first, resize));
+            }
+            (docker.start_exec(&id, *tty).await?, Some(id))
         }
         Target::Attach { container_id, tty } => {
             let attached = docker
@@ -87,12 +103,14 @@ async fn run(
                     stderr.is_some(),
                 )
                 .await?;
-            (attached, None, *tty)
+            if let (Some(resize), true) = (resize.take(), tty) {
+                let target = ResizeTarget::Container(container_id.clone());
+                tasks.spawn(apply_resizes(docker.clone(), target, None, resize));
+            }
+            (attached, None)
         }
     };
     let Hijacked { mut output, input } = hijacked;
-    // Dropped on return: whatever is still copying stops with the session.
-    let mut tasks = JoinSet::new();
     if let Some(mut stdin) = stdin {
         let mut input = input;
         tasks.spawn(async move {
@@ -101,16 +119,6 @@ async fn run(
             // stdin_once container, closes its stdin for good).
             let _ = input.shutdown().await;
         });
-    }
-    if let (Some(resize), true) = (resize, tty) {
-        let docker = docker.clone();
-        let resize_target = match (&exec_id, target) {
-            (Some(id), _) => ResizeTarget::Exec(id.clone()),
-            (None, Target::Attach { container_id, .. } | Target::Exec { container_id, .. }) => {
-                ResizeTarget::Container(container_id.clone())
-            }
-        };
-        tasks.spawn(apply_resizes(docker, resize_target, resize));
     }
     while let Some(item) = output.next().await {
         let (sink, data) = match item {
@@ -172,33 +180,75 @@ pub struct TerminalSize {
     pub height: u16,
 }
 
-async fn apply_resizes(docker: Arc<DockerClient>, target: ResizeTarget, mut resize: BoxRead) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        match resize.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+/// How long a TTY exec waits for the client's first terminal size.
+const FIRST_SIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Terminal sizes as they arrive on the resize stream.
+struct Resizes {
+    stream: BoxRead,
+    buf: Vec<u8>,
+    ready: std::collections::VecDeque<TerminalSize>,
+}
+
+impl Resizes {
+    fn new(stream: BoxRead) -> Self {
+        Resizes {
+            stream,
+            buf: Vec::new(),
+            ready: Default::default(),
         }
-        let (sizes, used) = parse_sizes(&buf);
-        buf.drain(..used);
-        if buf.len() > 64 * 1024 {
-            tracing::debug!("resize stream is not JSON; ignoring it");
-            return;
-        }
-        for size in sizes {
-            if size.width == 0 || size.height == 0 {
+    }
+
+    /// The next usable size; `None` at the end of the stream.
+    async fn next(&mut self) -> Option<TerminalSize> {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(size) = self.ready.pop_front() {
+                if size.width > 0 && size.height > 0 {
+                    return Some(size);
+                }
                 continue;
             }
-            let result = match &target {
-                ResizeTarget::Exec(id) => docker.resize_exec(id, size.width, size.height).await,
-                ResizeTarget::Container(id) => {
-                    docker.resize_container(id, size.width, size.height).await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "terminal resize failed");
+            let n = self.stream.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+            self.buf.extend_from_slice(&chunk[..n]);
+            let (sizes, used) = parse_sizes(&self.buf);
+            self.buf.drain(..used);
+            self.ready.extend(sizes);
+            if self.buf.len() > 64 * 1024 {
+                tracing::debug!("resize stream is not JSON; ignoring it");
+                return None;
             }
+        }
+    }
+
+    async fn first(&mut self, wait: std::time::Duration) -> Option<TerminalSize> {
+        tokio::time::timeout(wait, self.next()).await.ok().flatten()
+    }
+}
+
+async fn apply_resizes(
+    docker: Arc<DockerClient>,
+    target: ResizeTarget,
+    first: Option<TerminalSize>,
+    mut resizes: Resizes,
+) {
+    let mut next = first;
+    loop {
+        let size = match next.take() {
+            Some(size) => size,
+            None => match resizes.next().await {
+                Some(size) => size,
+                None => return,
+            },
+        };
+        let result = match &target {
+            ResizeTarget::Exec(id) => docker.resize_exec(id, size.width, size.height).await,
+            ResizeTarget::Container(id) => {
+                docker.resize_container(id, size.width, size.height).await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "terminal resize failed");
         }
     }
 }

@@ -185,6 +185,9 @@ fn websocket_upgrade(
             }
         }
         StreamRequest::PortForward { sandbox_id, ports } => {
+            let Some((name, encoding)) = channel::negotiate_port_forward(&offered) else {
+                return unsupported(&offered);
+            };
             let ports = if ports.is_empty() {
                 query_ports(req.uri().query().unwrap_or(""))
             } else {
@@ -196,10 +199,7 @@ fn websocket_upgrade(
                     "port-forward needs 1 to 64 ports (?port=N)",
                 );
             }
-            match channel::negotiate_port_forward(&offered) {
-                Some((name, encoding)) => Session::PortForward(name, encoding, sandbox_id, ports),
-                None => return unsupported(&offered),
-            }
+            Session::PortForward(name, encoding, sandbox_id, ports)
         }
     };
     let protocol = session.protocol_name();

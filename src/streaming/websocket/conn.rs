@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::PollSender;
 
 use super::channel::{Encoding, Frame, decode, encode};
@@ -136,7 +138,12 @@ async fn drive<S>(
                     return false;
                 }
             }
-            sink.send(Message::Close(None)).await.is_ok()
+            // A status code: client-go takes only a normal closure as EOF.
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            sink.send(Message::Close(Some(normal))).await.is_ok()
         };
         let idle = async {
             loop {
