@@ -340,6 +340,7 @@ mod tests {
         assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
         assert_eq!(c.pause_image, DEFAULT_PAUSE_IMAGE);
         assert_eq!(c.runtime_request_timeout, Duration::from_secs(120));
+        assert_eq!(c.streaming_connection_idle_timeout, Duration::from_secs(4 * 3600));
         assert_eq!(c.root_directory, PathBuf::from(DEFAULT_ROOT_DIR));
     }
 

@@ -147,7 +147,9 @@ async fn drive<S>(
         };
         let idle = async {
             loop {
-                let since = started.elapsed() - Duration::from_millis(last.load(Ordering::Relaxed));
+                let since = started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
                 if since >= setup.idle_timeout {
                     tracing::info!(timeout = ?setup.idle_timeout, "streaming session idle; closing");
                     return;
