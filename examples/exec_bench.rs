@@ -36,7 +36,7 @@ async fn main() -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("cri.sock");
     let config = Config {
-        socket_path: socket.clone(),
+        listen: docker_cri::config::Listen::Unix(socket.clone()),
         root_directory: dir.path().join("root"),
         ..Config::default()
     };

@@ -11,3 +11,4 @@ pub mod labels;
 pub mod sandbox;
 pub mod security;
 pub mod time;
+pub mod validate;

@@ -14,6 +14,7 @@ mod info;
 pub mod pause_image;
 mod port_forward;
 mod sandbox;
+pub mod work;
 
 use std::sync::Arc;
 
@@ -62,12 +63,18 @@ pub struct Runtime {
     pause_image_lock: tokio::sync::Mutex<()>,
     /// The host's cgroup hierarchy, for limits Docker has no field for.
     cgroups: crate::cgroups::Cgroups,
+    /// What `/metrics` serves.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
+    /// Whether the host enforces AppArmor (probed once).
+    apparmor_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Mints exec/attach/port-forward URLs once the streaming server is up.
     streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
+    /// Calls that finish even when their caller goes away; shutdown waits.
+    detached: work::WorkTracker,
 }
 
 impl Runtime {
@@ -83,10 +90,11 @@ impl Runtime {
                  negative OOM scores for pause and app containers are clamped to {min_oom_score_adj}"
             );
         }
-        let docker = Arc::new(DockerClient::new(
-            &config.docker_socket,
-            config.runtime_request_timeout,
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let docker = Arc::new(
+            DockerClient::new(&config.docker_socket, config.runtime_request_timeout)
+                .with_metrics(metrics.clone()),
+        );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
@@ -101,9 +109,12 @@ impl Runtime {
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
+            metrics,
             selinux_enabled: host::selinux_enabled(),
+            apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             streaming: std::sync::OnceLock::new(),
+            detached: work::WorkTracker::default(),
         })
     }
 
@@ -221,6 +232,10 @@ impl Runtime {
         &self.config
     }
 
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
     pub fn docker(&self) -> &DockerClient {
         &self.docker
     }
@@ -233,5 +248,10 @@ impl Runtime {
     /// Connects Exec/Attach/PortForward to the streaming server; once.
     pub fn set_streaming(&self, streaming: Arc<crate::streaming::Streaming>) {
         let _ = self.streaming.set(streaming);
+    }
+
+    /// Where calls that must outlive their caller run (see `rpc::detached`).
+    pub fn detached_work(&self) -> &work::WorkTracker {
+        &self.detached
     }
 }

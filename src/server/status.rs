@@ -13,7 +13,7 @@ pub fn to_status(error: Error) -> Status {
         Error::Unimplemented(_) => Code::Unimplemented,
         Error::Unauthenticated(_) => Code::Unauthenticated,
         Error::ResourceExhausted(_) => Code::ResourceExhausted,
-        Error::DockerUnavailable(_) => Code::Unavailable,
+        Error::DockerUnavailable(_) | Error::RegistryUnavailable(_) => Code::Unavailable,
         Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
         Error::Docker { status, .. } if (400..500).contains(status) => Code::FailedPrecondition,
         Error::Docker { .. } | Error::Internal(_) => Code::Internal,
@@ -52,6 +52,7 @@ mod tests {
                 Code::ResourceExhausted,
             ),
             (Error::DockerUnavailable("x".into()), Code::Unavailable),
+            (Error::RegistryUnavailable("x".into()), Code::Unavailable),
             (
                 Error::DeadlineExceeded {
                     what: "x".into(),

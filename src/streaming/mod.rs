@@ -4,6 +4,7 @@ mod netns;
 mod portforward;
 mod remotecommand;
 mod server;
+pub mod spdy;
 pub mod status;
 pub mod tokens;
 pub mod transport;
