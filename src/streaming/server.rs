@@ -110,11 +110,7 @@ fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let upgrade = header_str(&req, header::UPGRADE).to_ascii_lowercase();
     if upgrade.contains("spdy/3.1") {
-        return plain(
-            StatusCode::NOT_IMPLEMENTED,
-            "SPDY/3.1 streaming is not yet supported by docker-cri; \
-             use a WebSocket client (e.g. crictl --transport websocket)",
-        );
+        return spdy_upgrade(state, req, request);
     }
     if upgrade != "websocket" {
         return plain(
@@ -230,6 +226,24 @@ fn websocket_upgrade(
         );
     }
     response
+}
+
+/// Where the SPDY/3.1 transport (`streaming::spdy`) plugs in: negotiate
+/// X-Stream-Protocol-Version, answer 101, run a `spdy::Session` over the
+/// upgraded connection, gather its streams by `streamType` into
+/// `RemoteCommandStreams` / `PortStreams`, and hand them to
+/// `remotecommand::serve` / `portforward::serve` through `run_session`.
+/// Until then: a clear refusal, never a fake success.
+fn spdy_upgrade(
+    _state: Arc<State>,
+    _req: Request<Incoming>,
+    _request: StreamRequest,
+) -> Response<Body> {
+    plain(
+        StatusCode::NOT_IMPLEMENTED,
+        "SPDY/3.1 streaming is not yet supported by docker-cri; \
+         use a WebSocket client (e.g. crictl --transport websocket)",
+    )
 }
 
 enum Session {
