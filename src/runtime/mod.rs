@@ -69,6 +69,9 @@ pub struct Runtime {
     selinux_enabled: bool,
     /// Whether the host enforces AppArmor (probed once).
     apparmor_enabled: bool,
+    /// Containers whose start failed (final: they are never started again),
+    /// so ListContainers inspects each only once.
+    failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Mints exec/attach/port-forward URLs once the streaming server is up.
@@ -114,6 +117,7 @@ impl Runtime {
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             streaming: std::sync::OnceLock::new(),
+            failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
         })
     }
