@@ -375,27 +375,6 @@ async fn tokens_are_single_use_and_unknown_ones_refused() {
 }
 
 #[tokio::test]
-async fn spdy_is_refused_clearly() {
-    let server = Server::start(&[]).await;
-    let (mut pod, id) = running(&server).await;
-    let url = exec_url(&mut pod.rt, exec_request(&id, &["true"], false, false)).await;
-    let (status, body) = http_get(
-        &url,
-        &[
-            ("Upgrade", "SPDY/3.1"),
-            ("Connection", "Upgrade"),
-            ("X-Stream-Protocol-Version", "v4.channel.k8s.io"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 501, "{body}");
-    assert!(
-        body.contains("SPDY/3.1 streaming is not yet supported"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
 async fn an_expired_token_is_refused() {
     let server = Server::start(&[]).await;
     let (mut pod, id) = running(&server).await;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::Server;
 use common::pod::Pod;
-use common::stream::{Received, WsClient, http_get, websocket_headers};
+use common::spdy::connect_tunnel;
+use common::stream::{Received, WsClient};
 use docker_cri::api;
 use tonic::Code;
 
@@ -168,9 +169,9 @@ async fn port_forward_is_validated() {
 }
 
 #[tokio::test]
-async fn spdy_tunnelled_in_websocket_is_refused_clearly() {
+async fn spdy_tunnelled_in_websocket_forwards() {
     let server = Server::start(&[]).await;
-    let mut pod = Pod::new(&server).await;
+    let mut pod = serving_pod(&server).await;
     let url = pod
         .rt
         .port_forward(api::PortForwardRequest {
@@ -182,7 +183,24 @@ async fn spdy_tunnelled_in_websocket_is_refused_clearly() {
         .into_inner()
         .url;
     // What client-go's port-forward dialer (and crictl) offer.
-    let (status, body) = http_get(&url, &websocket_headers("SPDY/3.1+portforward.k8s.io")).await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body.contains("not yet supported"), "{body}");
+    let client = connect_tunnel(&url).await;
+    assert_eq!(client.protocol, "SPDY/3.1+portforward.k8s.io");
+    for (request, port) in [("0", "8080"), ("1", "1")] {
+        let headers = |kind| [("streamtype", kind), ("port", port), ("requestid", request)];
+        let error = client.open(&headers("error"), true).await;
+        let data = client.open(&headers("data"), false).await;
+        client
+            .data(data, b"GET /index.html HTTP/1.0\r\n\r\n", false)
+            .await;
+        let body =
+            String::from_utf8_lossy(&client.read_to_end(data, LIMIT).await.data).into_owned();
+        let why =
+            String::from_utf8_lossy(&client.read_to_end(error, LIMIT).await.data).into_owned();
+        if port == "8080" {
+            assert!(body.contains("hello from pod"), "{body}");
+            assert!(why.is_empty(), "{why}");
+        } else {
+            assert!(why.contains("port 1"), "{why}");
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod portforward;
 mod remotecommand;
 mod server;
 pub mod spdy;
+mod spdywire;
 pub mod status;
 pub mod tokens;
 pub mod transport;

@@ -1,6 +1,6 @@
 //! The HTTP side: routes `/{exec,attach,portforward}/<token>`, consumes the
-//! token, and dispatches on the upgrade the client asks for. WebSocket is
-//! served; SPDY/3.1 is answered 501 until its transport lands.
+//! token, and dispatches on the upgrade the client asks for: WebSocket
+//! (channel protocols, or SPDY tunnelled in it) or SPDY/3.1.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::remotecommand::Target;
+use super::spdywire::{self, Version};
 use super::tokens::TokenCache;
 use super::transport::run_session;
 use super::websocket::{self, StdioOptions, channel};
@@ -115,7 +116,7 @@ fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     if upgrade != "websocket" {
         return plain(
             StatusCode::BAD_REQUEST,
-            "expected an upgrade to websocket (SPDY/3.1 is not yet supported)",
+            "expected an upgrade to websocket or SPDY/3.1",
         );
     }
     websocket_upgrade(state, req, request)
@@ -180,6 +181,13 @@ fn websocket_upgrade(
                 None => return unsupported(&offered),
             }
         }
+        StreamRequest::PortForward { sandbox_id, .. }
+            if offered
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(spdywire::TUNNEL_PORT_FORWARD)) =>
+        {
+            Session::Tunnel(sandbox_id)
+        }
         StreamRequest::PortForward { sandbox_id, ports } => {
             let Some((name, encoding)) = channel::negotiate_port_forward(&offered) else {
                 return unsupported(&offered);
@@ -228,27 +236,135 @@ fn websocket_upgrade(
     response
 }
 
-/// Where the SPDY/3.1 transport (`streaming::spdy`) plugs in: negotiate
-/// X-Stream-Protocol-Version, answer 101, run a `spdy::Session` over the
-/// upgraded connection, gather its streams by `streamType` into
-/// `RemoteCommandStreams` / `PortStreams`, and hand them to
-/// `remotecommand::serve` / `portforward::serve` through `run_session`.
-/// Until then: a clear refusal, never a fake success.
+/// A SPDY/3.1 upgrade, as kubelet's: the client offers versions in
+/// `X-Stream-Protocol-Version` headers, the first one served wins, then the
+/// session runs over the upgraded connection.
 fn spdy_upgrade(
-    _state: Arc<State>,
-    _req: Request<Incoming>,
-    _request: StreamRequest,
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    request: StreamRequest,
 ) -> Response<Body> {
-    plain(
-        StatusCode::NOT_IMPLEMENTED,
-        "SPDY/3.1 streaming is not yet supported by docker-cri; \
-         use a WebSocket client (e.g. crictl --transport websocket)",
-    )
+    let offered = channel::offered(
+        req.headers()
+            .get_all("x-stream-protocol-version")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let accepted: &[&'static str] = match request {
+        StreamRequest::PortForward { .. } => &spdywire::PORT_FORWARD_PROTOCOLS,
+        _ => &spdywire::REMOTE_COMMAND_PROTOCOLS,
+    };
+    let Some(chosen) = spdywire::negotiate(&offered, accepted) else {
+        let mut response = plain(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, \
+                 server accepts {accepted:?}"
+            ),
+        );
+        for version in accepted {
+            response.headers_mut().append(
+                "x-accepted-stream-protocol-versions",
+                HeaderValue::from_static(version),
+            );
+        }
+        return response;
+    };
+    let job = match request {
+        StreamRequest::Exec {
+            container_id,
+            cmd,
+            tty,
+            stdin,
+            stdout,
+            stderr,
+        } => SpdyJob::RemoteCommand(
+            chosen,
+            StdioOptions {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+            },
+            Target::Exec {
+                container_id,
+                cmd,
+                tty,
+            },
+        ),
+        StreamRequest::Attach {
+            container_id,
+            tty,
+            stdin,
+            stdout,
+            stderr,
+        } => SpdyJob::RemoteCommand(
+            chosen,
+            StdioOptions {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+            },
+            Target::Attach { container_id, tty },
+        ),
+        StreamRequest::PortForward { sandbox_id, .. } => SpdyJob::PortForward(sandbox_id),
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => job.run(TokioIo::new(upgraded), &state).await,
+            Err(error) => tracing::debug!(%error, "spdy upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+    headers.insert(
+        "x-stream-protocol-version",
+        HeaderValue::from_static(chosen),
+    );
+    response
+}
+
+/// A negotiated SPDY session, waiting for its connection.
+enum SpdyJob {
+    RemoteCommand(&'static str, StdioOptions, Target),
+    PortForward(String),
+}
+
+impl SpdyJob {
+    async fn run<IO>(self, io: IO, state: &State)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        match self {
+            SpdyJob::RemoteCommand(name, opts, target) => {
+                let version = Version::from_name(name).unwrap_or(Version::V1);
+                let Some((streams, driver)) =
+                    spdywire::remote_command(io, version, opts, state.idle_timeout).await
+                else {
+                    return;
+                };
+                let protocol = remotecommand::serve(state.docker.clone(), target, streams);
+                run_session(driver, protocol, LINGER).await;
+            }
+            SpdyJob::PortForward(sandbox_id) => {
+                let pid = pause_pid(&state.docker, &sandbox_id).await;
+                let (pairs, driver) = spdywire::port_forward(io, state.idle_timeout);
+                run_session(driver, portforward::serve(pid, pairs), LINGER).await;
+            }
+        }
+    }
 }
 
 enum Session {
     RemoteCommand(channel::RemoteCommandProtocol, StdioOptions, Target),
     PortForward(&'static str, channel::Encoding, String, Vec<u16>),
+    /// client-go's SPDY session tunnelled in binary WebSocket messages.
+    Tunnel(String),
 }
 
 impl Session {
@@ -256,6 +372,7 @@ impl Session {
         match self {
             Session::RemoteCommand(p, ..) => p.name,
             Session::PortForward(name, ..) => name,
+            Session::Tunnel(_) => spdywire::TUNNEL_PORT_FORWARD,
         }
     }
 
@@ -275,6 +392,10 @@ impl Session {
                 let (pairs, driver) =
                     websocket::port_forward(ws, encoding, &ports, state.idle_timeout);
                 run_session(driver, portforward::serve(pid, pairs), LINGER).await;
+            }
+            Session::Tunnel(sandbox_id) => {
+                let io = spdywire::tunnel::bridge(ws);
+                SpdyJob::PortForward(sandbox_id).run(io, state).await;
             }
         }
     }
@@ -308,7 +429,8 @@ fn unsupported(offered: &[String]) -> Response<Body> {
         .iter()
         .any(|p| p.to_ascii_lowercase().contains("spdy"));
     let message = if spdy {
-        "SPDY over WebSocket is not yet supported by docker-cri".to_string()
+        "SPDY over WebSocket is served for port-forward only (SPDY/3.1+portforward.k8s.io)"
+            .to_string()
     } else {
         format!("none of the offered subprotocols {offered:?} is supported")
     };

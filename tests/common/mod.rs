@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pod;
+pub mod spdy;
 pub mod stream;
 
 use std::io::Write;

@@ -1,0 +1,264 @@
+//! Exec and port-forward over SPDY/3.1 through the real binary and dockerd,
+//! with a small SPDY client standing in for client-go (and crictl).
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use common::pod::{Pod, Runtime};
+use common::spdy::{SpdyClient, connect};
+use docker_cri::api;
+
+const LIMIT: Duration = Duration::from_secs(30);
+const V4: &str = "v4.channel.k8s.io";
+
+/// A pod with one running container (`sleep`), ready for execs.
+async fn running(server: &Server) -> (Pod, String) {
+    let mut pod = Pod::new(server).await;
+    let id = pod.create(&pod.ctr("box", "sleep 3600")).await.unwrap();
+    pod.start(&id).await.unwrap();
+    (pod, id)
+}
+
+async fn exec_url(rt: &mut Runtime, id: &str, cmd: &[&str], stdin: bool) -> String {
+    rt.exec(api::ExecRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        tty: false,
+        stdin,
+        stdout: true,
+        stderr: true,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .url
+}
+
+/// Opens the streams client-go opens for a non-TTY exec: (error, stdin,
+/// stdout, stderr); stdin is 0 when not asked for.
+async fn exec_streams(client: &SpdyClient, stdin: bool) -> (u32, u32, u32, u32) {
+    let error = client.open(&[("streamtype", "error")], false).await;
+    let stdin = if stdin {
+        client.open(&[("streamtype", "stdin")], false).await
+    } else {
+        0
+    };
+    let stdout = client.open(&[("streamtype", "stdout")], false).await;
+    let stderr = client.open(&[("streamtype", "stderr")], false).await;
+    (error, stdin, stdout, stderr)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn exec_keeps_stdout_and_stderr_apart_with_v4_status() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    for script in ["echo out; echo err >&2", "echo out; echo err >&2; exit 3"] {
+        let url = exec_url(&mut pod.rt, &id, &["sh", "-c", script], false).await;
+        // client-go offers every version it knows, newest first.
+        let client = connect(&url, &[V4, "v3.channel.k8s.io", "v2.channel.k8s.io"])
+            .await
+            .unwrap();
+        assert_eq!(client.protocol, V4);
+        let (error, _, stdout, stderr) = exec_streams(&client, false).await;
+        let error = client.read_to_end(error, LIMIT).await;
+        assert!(error.replied);
+        assert_eq!(text(&client.read_to_end(stdout, LIMIT).await.data), "out\n");
+        assert_eq!(text(&client.read_to_end(stderr, LIMIT).await.data), "err\n");
+        let status = text(&error.data);
+        if script.contains("exit 3") {
+            let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+            assert_eq!(v["details"]["causes"][0]["reason"], "ExitCode");
+            assert_eq!(v["details"]["causes"][0]["message"], "3");
+        } else {
+            assert_eq!(status, r#"{"metadata":{},"status":"Success"}"#);
+        }
+        // Everything delivered, the server ends the session.
+        client.closed(LIMIT).await;
+    }
+}
+
+#[tokio::test]
+async fn exec_with_stdin_over_v3_and_text_status_over_v2() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+
+    let url = exec_url(&mut pod.rt, &id, &["cat"], true).await;
+    let client = connect(&url, &["v3.channel.k8s.io"]).await.unwrap();
+    assert_eq!(client.protocol, "v3.channel.k8s.io");
+    let (error, stdin, stdout, stderr) = exec_streams(&client, true).await;
+    let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    client.data(stdin, &big, false).await;
+    client.data(stdin, b"\nbye\n", true).await;
+    let out = client.read_to_end(stdout, LIMIT).await;
+    assert_eq!(out.data.len(), big.len() + 5);
+    assert!(out.data.ends_with(b"\nbye\n"));
+    assert!(client.read_to_end(stderr, LIMIT).await.data.is_empty());
+    // Before v4 success says nothing.
+    assert!(client.read_to_end(error, LIMIT).await.data.is_empty());
+
+    let url = exec_url(&mut pod.rt, &id, &["sh", "-c", "exit 5"], false).await;
+    let client = connect(&url, &["v2.channel.k8s.io"]).await.unwrap();
+    let (error, _, _, _) = exec_streams(&client, false).await;
+    let status = text(&client.read_to_end(error, LIMIT).await.data);
+    assert!(
+        status.contains("non-zero exit code: exit status 5"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_unknown_or_used_tokens_and_unknown_versions() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    let url = exec_url(&mut pod.rt, &id, &["true"], false).await;
+
+    // v5 is WebSocket only; kubelet answers 403 naming what it accepts.
+    let refused = connect(&url, &["v5.channel.k8s.io"]).await.err().unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.response);
+    assert!(
+        refused.response.contains("v4.channel.k8s.io"),
+        "{}",
+        refused.response
+    );
+    // The token went with the refused request (good once, as kubelet's).
+    let refused = connect(&url, &[V4]).await.err().unwrap();
+    assert_eq!(refused.status, 404, "{}", refused.response);
+    let url = exec_url(&mut pod.rt, &id, &["true"], false).await;
+    let refused = connect(&url, &[]).await.err().unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.response);
+
+    // A token used by a session is gone too.
+    let url = exec_url(&mut pod.rt, &id, &["true"], false).await;
+    let client = connect(&url, &[V4]).await.unwrap();
+    let (error, _, _, _) = exec_streams(&client, false).await;
+    client.read_to_end(error, LIMIT).await;
+    let refused = connect(&url, &[V4]).await.err().unwrap();
+    assert_eq!(refused.status, 404, "{}", refused.response);
+
+    let url = exec_url(&mut pod.rt, &id, &["true"], false).await;
+    let unknown = format!("{}x", &url[..url.len() - 1]);
+    let refused = connect(&unknown, &[V4]).await.err().unwrap();
+    assert_eq!(refused.status, 404, "{}", refused.response);
+
+    // Port-forward speaks portforward.k8s.io only.
+    let pf = pf_url(&mut pod).await;
+    let refused = connect(&pf, &[V4]).await.err().unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.response);
+    assert!(
+        refused.response.contains("portforward.k8s.io"),
+        "{}",
+        refused.response
+    );
+}
+
+async fn pf_url(pod: &mut Pod) -> String {
+    pod.rt
+        .port_forward(api::PortForwardRequest {
+            pod_sandbox_id: pod.id.clone(),
+            port: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url
+}
+
+/// A pod serving `hello from pod` over HTTP on 8080.
+async fn serving_pod(server: &Server) -> Pod {
+    let mut pod = Pod::new(server).await;
+    let script = "mkdir -p /www && echo hello from pod > /www/index.html && \
+                  exec httpd -f -p 8080 -h /www";
+    let id = pod.create(&pod.ctr("web", script)).await.unwrap();
+    pod.start(&id).await.unwrap();
+    pod
+}
+
+/// Opens a pair as client-go does: the error stream (half-closed at once),
+/// then the data stream. (error, data).
+async fn open_pair(client: &SpdyClient, port: u16, request: u32) -> (u32, u32) {
+    let port = port.to_string();
+    let request = request.to_string();
+    let error = client
+        .open(
+            &[
+                ("streamtype", "error"),
+                ("port", &port),
+                ("requestid", &request),
+            ],
+            true,
+        )
+        .await;
+    let data = client
+        .open(
+            &[
+                ("streamtype", "data"),
+                ("port", &port),
+                ("requestid", &request),
+            ],
+            false,
+        )
+        .await;
+    (error, data)
+}
+
+async fn http_get(client: &SpdyClient, data: u32) -> String {
+    client
+        .data(data, b"GET /index.html HTTP/1.0\r\n\r\n", false)
+        .await;
+    text(&client.read_to_end(data, LIMIT).await.data)
+}
+
+#[tokio::test]
+async fn port_forward_pairs_concurrently_and_reports_a_closed_port() {
+    let server = Server::start(&[]).await;
+    let mut pod = serving_pod(&server).await;
+    let url = pf_url(&mut pod).await;
+    let client = connect(&url, &["portforward.k8s.io"]).await.unwrap();
+    assert_eq!(client.protocol, "portforward.k8s.io");
+
+    // Wait for httpd: each try is a pair of its own.
+    let mut request = 0;
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let (_, data) = open_pair(&client, 8080, request).await;
+        request += 1;
+        if http_get(&client, data).await.contains("hello from pod") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "httpd never came up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A closed port: reported on that pair's error stream only.
+    let (error, data) = open_pair(&client, 1, request).await;
+    request += 1;
+    let why = text(&client.read_to_end(error, LIMIT).await.data);
+    assert!(why.contains("port 1"), "{why}");
+    assert!(client.read_to_end(data, LIMIT).await.data.is_empty());
+
+    // Two pairs at once, interleaved, still on the same session.
+    let (e1, d1) = open_pair(&client, 8080, request).await;
+    let (e2, d2) = open_pair(&client, 8080, request + 1).await;
+    client
+        .data(d2, b"GET /index.html HTTP/1.0\r\n\r\n", false)
+        .await;
+    client
+        .data(d1, b"GET /index.html HTTP/1.0\r\n\r\n", false)
+        .await;
+    for (e, d) in [(e1, d1), (e2, d2)] {
+        assert!(text(&client.read_to_end(d, LIMIT).await.data).contains("hello from pod"));
+        let e = client.read_to_end(e, LIMIT).await;
+        assert!(e.fin && e.data.is_empty(), "{e:?}");
+    }
+    assert!(!client.saw_goaway());
+
+    // The client hangs up: the session ends.
+    client.hang_up().await;
+    client.closed(LIMIT).await;
+}
