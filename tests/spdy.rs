@@ -262,3 +262,117 @@ async fn port_forward_pairs_concurrently_and_reports_a_closed_port() {
     client.hang_up().await;
     client.closed(LIMIT).await;
 }
+
+#[tokio::test]
+async fn exec_with_tty_sees_the_resize_and_attach_takes_stdin() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    let url = pod
+        .rt
+        .exec(api::ExecRequest {
+            container_id: id.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "read go; stty size".into()],
+            tty: true,
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let client = connect(&url, &[V4]).await.unwrap();
+    let error = client.open(&[("streamtype", "error")], false).await;
+    let stdin = client.open(&[("streamtype", "stdin")], false).await;
+    let stdout = client.open(&[("streamtype", "stdout")], false).await;
+    let resize = client.open(&[("streamtype", "resize")], false).await;
+    client
+        .data(resize, br#"{"Width":123,"Height":45}"#, false)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.data(stdin, b"go\r", false).await;
+    let out = text(&client.read_to_end(stdout, LIMIT).await.data);
+    assert!(out.contains("45 123"), "{out:?}");
+    let status = text(&client.read_to_end(error, LIMIT).await.data);
+    assert_eq!(status, r#"{"metadata":{},"status":"Success"}"#);
+
+    let mut config = pod.ctr("reader", "cat; echo bye");
+    config.stdin = true;
+    config.stdin_once = true;
+    let reader = pod.create(&config).await.unwrap();
+    pod.start(&reader).await.unwrap();
+    let url = pod
+        .rt
+        .attach(api::AttachRequest {
+            container_id: reader.clone(),
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            tty: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let client = connect(&url, &[V4]).await.unwrap();
+    let (_, stdin, stdout, _) = exec_streams(&client, true).await;
+    client.data(stdin, b"through attach\n", true).await;
+    let out = text(&client.read_to_end(stdout, LIMIT).await.data);
+    assert_eq!(out, "through attach\nbye\n");
+    assert_eq!(pod.wait_exit(&reader).await.exit_code, 0);
+}
+
+/// Processes in the container whose command line contains `marker`.
+async fn processes_with(rt: &mut Runtime, id: &str, marker: &str) -> usize {
+    let ps = rt
+        .exec_sync(api::ExecSyncRequest {
+            container_id: id.into(),
+            cmd: vec!["ps".into(), "-o".into(), "pid,args".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains(marker) && !l.contains("ps -o"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_vanished_client_ends_its_exec() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+
+    // A client that hangs up mid-session: the exec's stdin closes.
+    let url = exec_url(&mut pod.rt, &id, &["cat"], true).await;
+    let client = connect(&url, &[V4]).await.unwrap();
+    let (_, stdin, stdout, _) = exec_streams(&client, true).await;
+    client.data(stdin, b"x", false).await;
+    client.read_at_least(stdout, 1, LIMIT).await;
+    assert_eq!(processes_with(&mut pod.rt, &id, "cat").await, 1);
+    // The connection ends without a word (no GOAWAY, streams open).
+    client.hang_up().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while processes_with(&mut pod.rt, &id, "cat").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the exec lingers");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    client.closed(LIMIT).await;
+}
+
+#[tokio::test]
+async fn idle_sessions_time_out() {
+    let server = Server::start(&["--streaming-connection-idle-timeout", "3s"]).await;
+    let (mut pod, id) = running(&server).await;
+    let url = exec_url(&mut pod.rt, &id, &["sleep", "60"], false).await;
+    let client = connect(&url, &[V4]).await.unwrap();
+    exec_streams(&client, false).await;
+    let started = std::time::Instant::now();
+    client.closed(LIMIT).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}
