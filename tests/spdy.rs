@@ -169,14 +169,26 @@ async fn pf_url(pod: &mut Pod) -> String {
         .url
 }
 
-/// A pod serving `hello from pod` over HTTP on 8080.
+/// A pod serving `hello from pod` over HTTP on 8080 and echoing on 7000
+/// (busybox nc, one `cat` per connection).
 async fn serving_pod(server: &Server) -> Pod {
     let mut pod = Pod::new(server).await;
     let script = "mkdir -p /www && echo hello from pod > /www/index.html && \
                   exec httpd -f -p 8080 -h /www";
     let id = pod.create(&pod.ctr("web", script)).await.unwrap();
     pod.start(&id).await.unwrap();
+    let id = pod
+        .create(&pod.ctr("echo", "exec nc -ll -p 7000 -e cat"))
+        .await
+        .unwrap();
+    pod.start(&id).await.unwrap();
     pod
+}
+
+/// Sends `line` and FIN through a pair; all that came back.
+async fn echo(client: &SpdyClient, data: u32, line: &[u8]) -> Vec<u8> {
+    client.data(data, line, true).await;
+    client.read_to_end(data, LIMIT).await.data
 }
 
 /// Opens a pair as client-go does: the error stream (half-closed at once),
@@ -256,6 +268,28 @@ async fn port_forward_pairs_concurrently_and_reports_a_closed_port() {
         let e = client.read_to_end(e, LIMIT).await;
         assert!(e.fin && e.data.is_empty(), "{e:?}");
     }
+
+    // Two connections to the nc listener, open at once.
+    request += 2;
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let (_, d) = open_pair(&client, 7000, request).await;
+        request += 1;
+        if echo(&client, d, b"probe\n").await == b"probe\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "nc never came up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, d1) = open_pair(&client, 7000, request).await;
+    let (_, d2) = open_pair(&client, 7000, request + 1).await;
+    client.data(d1, b"one\n", false).await;
+    client.data(d2, b"two\n", false).await;
+    // Both answer while both are open.
+    assert_eq!(client.read_at_least(d2, 4, LIMIT).await.data, b"two\n");
+    assert_eq!(client.read_at_least(d1, 4, LIMIT).await.data, b"one\n");
+    assert_eq!(echo(&client, d2, b"").await, b"two\n");
+    assert_eq!(echo(&client, d1, b"").await, b"one\n");
     assert!(!client.saw_goaway());
 
     // The client hangs up: the session ends.
