@@ -410,3 +410,42 @@ async fn idle_sessions_time_out() {
         "{took:?}"
     );
 }
+
+#[tokio::test]
+async fn streams_the_client_never_opens_time_out() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    let exec = exec_url(&mut pod.rt, &id, &["true"], false).await;
+    let pf = pf_url(&mut pod).await;
+    let started = std::time::Instant::now();
+    // An exec whose stdout and stderr streams never come: dropped, unrun.
+    let exec = async {
+        let client = connect(&exec, &[V4]).await.unwrap();
+        client.open(&[("streamtype", "error")], false).await;
+        client.closed(Duration::from_secs(60)).await;
+    };
+    // A port-forward pair whose data stream never comes: its error stream
+    // says so, the session stays.
+    let pf = async {
+        let client = connect(&pf, &["portforward.k8s.io"]).await.unwrap();
+        let lone = client
+            .open(
+                &[
+                    ("streamtype", "error"),
+                    ("port", "8080"),
+                    ("requestid", "1"),
+                ],
+                true,
+            )
+            .await;
+        let why = text(&client.read_to_end(lone, Duration::from_secs(60)).await.data);
+        assert!(why.contains("timed out"), "{why}");
+        assert!(!client.saw_goaway());
+    };
+    tokio::join!(exec, pf);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(29) && took < Duration::from_secs(50),
+        "{took:?}"
+    );
+}
