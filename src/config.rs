@@ -98,6 +98,30 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// Pod networking: `docker` (Docker's own networks, see
+    /// --sandbox-network; also when empty, as cri-dockerd's unit passes it)
+    /// or `cni`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub network_plugin: Option<String>,
+
+    /// CNI network configs: the first valid .conflist/.conf/.json in
+    /// lexical order is used.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+
+    /// CNI plugin binaries, several comma-separated allowed; /usr/lib/cni
+    /// (Debian's) is searched last.
+    #[arg(long, global = true, value_name = "DIRS")]
+    pub cni_bin_dir: Option<String>,
+
+    /// Where CNI ADD results are kept for DEL (libcni's layout).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cni_cache_dir: Option<PathBuf>,
+
+    /// How long one CNI plugin call may take before it is killed.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub cni_plugin_timeout: Option<String>,
+
     /// cri-dockerd compatibility: accepted so its unit files start
     /// docker-cri; see `Config::compat_warnings` for what acts.
     #[command(flatten)]
@@ -111,18 +135,8 @@ pub struct Cli {
 /// them, so an operator's existing unit file or drop-in keeps working.
 #[derive(Debug, Default, clap::Args)]
 pub struct CompatFlags {
-    /// cri-dockerd's pod network plugin: empty or `docker` for Docker's own
-    /// networking (`--sandbox-network`); `cni` is not implemented yet.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub network_plugin: Option<String>,
     #[arg(long, global = true, value_name = "MTU", hide = true)]
     pub network_plugin_mtu: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_bin_dir: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_conf_dir: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_cache_dir: Option<String>,
     #[arg(long, global = true, value_name = "MODE", hide = true)]
     pub hairpin_mode: Option<String>,
     #[arg(long, global = true, value_name = "CIDR", hide = true)]
@@ -137,18 +151,8 @@ impl CompatFlags {
     /// One line for each accepted flag that does not act (yet).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        match self.network_plugin.as_deref() {
-            None | Some("") | Some("docker") => {}
-            Some(other) => out.push(format!(
-                "--network-plugin={other} is not implemented yet: pods use Docker networking \
-                 (--sandbox-network)"
-            )),
-        }
         for (flag, given) in [
             ("network-plugin-mtu", &self.network_plugin_mtu),
-            ("cni-bin-dir", &self.cni_bin_dir),
-            ("cni-conf-dir", &self.cni_conf_dir),
-            ("cni-cache-dir", &self.cni_cache_dir),
             ("hairpin-mode", &self.hairpin_mode),
             ("pod-cidr", &self.pod_cidr),
             ("ipv6-dual-stack", &self.ipv6_dual_stack),
@@ -208,6 +212,20 @@ pub struct FileConfig {
     pub image_fs_sample_interval: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub network_plugin: Option<String>,
+    pub cni_conf_dir: Option<PathBuf>,
+    pub cni_bin_dir: Option<String>,
+    pub cni_cache_dir: Option<PathBuf>,
+    pub cni_plugin_timeout: Option<String>,
+}
+
+/// How pods get their network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkPlugin {
+    /// Docker's own networks (`--sandbox-network`).
+    Docker,
+    /// A CNI plugin chain run by docker-cri on the pause container's netns.
+    Cni,
 }
 
 /// Where the CRI server listens.
@@ -247,6 +265,12 @@ pub struct Config {
     pub image_fs_sample_interval: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub network_plugin: NetworkPlugin,
+    pub cni_conf_dir: PathBuf,
+    /// In search order.
+    pub cni_bin_dirs: Vec<PathBuf>,
+    pub cni_cache_dir: PathBuf,
+    pub cni_plugin_timeout: Duration,
     /// Accepted cri-dockerd flags that do not act, one line each, logged
     /// once at startup.
     pub compat_warnings: Vec<String>,
@@ -335,7 +359,54 @@ impl Config {
                 format!("{log_level:?} is not one of error, warn, info, debug, trace"),
             ));
         }
+        let network_plugin = match pick(&cli.network_plugin, file.network_plugin).as_deref() {
+            None | Some("") | Some("docker") => NetworkPlugin::Docker,
+            Some("cni") => NetworkPlugin::Cni,
+            Some(other) => {
+                return Err(bad(
+                    "network-plugin",
+                    format!("{other:?} is not cni or docker (empty means docker)"),
+                ));
+            }
+        };
+        let absolute = |setting: &'static str, p: PathBuf| {
+            if p.is_absolute() {
+                Ok(p)
+            } else {
+                Err(bad(setting, format!("{} is not an absolute path", p.display())))
+            }
+        };
+        let cni_conf_dir = absolute(
+            "cni-conf-dir",
+            pick(&cli.cni_conf_dir, file.cni_conf_dir)
+                .unwrap_or_else(|| PathBuf::from("/etc/cni/net.d")),
+        )?;
+        let cni_cache_dir = absolute(
+            "cni-cache-dir",
+            pick(&cli.cni_cache_dir, file.cni_cache_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/cni/cache")),
+        )?;
+        let cni_bin_dirs = pick(&cli.cni_bin_dir, file.cni_bin_dir)
+            .unwrap_or_else(|| "/opt/cni/bin".to_string())
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| absolute("cni-bin-dir", PathBuf::from(d)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if cni_bin_dirs.is_empty() {
+            return Err(bad("cni-bin-dir", "names no directory"));
+        }
+        let cni_plugin_timeout = duration(
+            "cni-plugin-timeout",
+            pick(&cli.cni_plugin_timeout, file.cni_plugin_timeout),
+            "1m",
+        )?;
         Ok(Config {
+            network_plugin,
+            cni_conf_dir,
+            cni_bin_dirs,
+            cni_cache_dir,
+            cni_plugin_timeout,
             listen: listen_endpoint(&endpoint)?,
             socket_group: pick(&cli.socket_group, file.socket_group),
             docker_socket: unix_path("docker-endpoint", &docker)?,
@@ -512,6 +583,12 @@ mod tests {
             (&["--root-directory", "rel/dir"], "root-directory"),
             (&["--sandbox-network", "host"], "sandbox-network"),
             (&["--sandbox-network", "a b"], "sandbox-network"),
+            (&["--network-plugin", "kubenet"], "network-plugin"),
+            (&["--cni-conf-dir", "net.d"], "cni-conf-dir"),
+            (&["--cni-bin-dir", "/opt/cni/bin,rel"], "cni-bin-dir"),
+            (&["--cni-bin-dir", ","], "cni-bin-dir"),
+            (&["--cni-cache-dir", "cache"], "cni-cache-dir"),
+            (&["--cni-plugin-timeout", "0s"], "cni-plugin-timeout"),
         ];
         for (args, setting) in cases {
             let err = Config::load(&cli(args)).unwrap_err();
@@ -579,5 +656,35 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn cni_settings() {
+        let c = Config::default();
+        assert_eq!(c.network_plugin, NetworkPlugin::Docker);
+        assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+        assert_eq!(c.cni_bin_dirs, vec![PathBuf::from("/opt/cni/bin")]);
+        assert_eq!(c.cni_cache_dir, PathBuf::from("/var/lib/cni/cache"));
+        assert_eq!(c.cni_plugin_timeout, Duration::from_secs(60));
+        let c = Config::load(&cli(&[
+            "--network-plugin=cni",
+            "--cni-bin-dir=/a, /b",
+            "--cni-plugin-timeout=5s",
+        ]))
+        .unwrap();
+        assert_eq!(c.network_plugin, NetworkPlugin::Cni);
+        assert_eq!(
+            c.cni_bin_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(c.cni_plugin_timeout, Duration::from_secs(5));
+        assert!(c.compat_warnings.is_empty(), "{:?}", c.compat_warnings);
+        let c = Config::load(&cli(&["--network-plugin="])).unwrap();
+        assert_eq!(c.network_plugin, NetworkPlugin::Docker);
+        let file: FileConfig =
+            toml::from_str("network_plugin = \"cni\"\ncni_conf_dir = \"/x\"").unwrap();
+        let c = Config::resolve(&cli(&[]), file).unwrap();
+        assert_eq!(c.network_plugin, NetworkPlugin::Cni);
+        assert_eq!(c.cni_conf_dir, PathBuf::from("/x"));
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cgroups;
 pub mod client;
+pub mod cni;
 pub mod commands;
 pub mod config;
 pub mod docker;

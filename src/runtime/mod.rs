@@ -66,6 +66,8 @@ pub struct Runtime {
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
+    /// CNI pod networking; `None` under `--network-plugin docker`.
+    cni: Option<Arc<crate::cni::Cni>>,
 }
 
 impl Runtime {
@@ -89,7 +91,6 @@ impl Runtime {
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
-            config,
             docker,
             fs_usage,
             pod_cidr: RwLock::new(String::new()),
@@ -105,6 +106,15 @@ impl Runtime {
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             detached: work::WorkTracker::default(),
+            cni: (config.network_plugin == crate::config::NetworkPlugin::Cni).then(|| {
+                Arc::new(crate::cni::Cni::new(crate::cni::Settings {
+                    conf_dir: config.cni_conf_dir.clone(),
+                    bin_dirs: config.cni_bin_dirs.clone(),
+                    cache_dir: config.cni_cache_dir.clone(),
+                    plugin_timeout: config.cni_plugin_timeout,
+                }))
+            }),
+            config,
         })
     }
 

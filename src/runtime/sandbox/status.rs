@@ -32,7 +32,18 @@ impl Runtime {
             .take_inspect(&mut sandbox)
             .await?
             .ok_or_else(not_found)?;
-        let status = sandbox_status(&inspect);
+        let mut status = sandbox_status(&inspect);
+        if status.network.is_none() && status.state == api::PodSandboxState::SandboxReady as i32 {
+            // A CNI-networked pod: Docker knows no address (network none).
+            let mut ips = self.cni_ips(&full_id);
+            if !ips.is_empty() {
+                let first = ips.remove(0);
+                status.network = Some(api::PodSandboxNetworkStatus {
+                    ip: first,
+                    additional_ips: ips.into_iter().map(|ip| api::PodIp { ip }).collect(),
+                });
+            }
+        }
         let mut info = HashMap::new();
         if verbose {
             let checkpoint = self.checkpoints.get(&full_id);
