@@ -373,7 +373,10 @@ impl Config {
             if p.is_absolute() {
                 Ok(p)
             } else {
-                Err(bad(setting, format!("{} is not an absolute path", p.display())))
+                Err(bad(
+                    setting,
+                    format!("{} is not an absolute path", p.display()),
+                ))
             }
         };
         let cni_conf_dir = absolute(
@@ -656,35 +659,5 @@ mod tests {
             )
             .is_err()
         );
-    }
-
-    #[test]
-    fn cni_settings() {
-        let c = Config::default();
-        assert_eq!(c.network_plugin, NetworkPlugin::Docker);
-        assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
-        assert_eq!(c.cni_bin_dirs, vec![PathBuf::from("/opt/cni/bin")]);
-        assert_eq!(c.cni_cache_dir, PathBuf::from("/var/lib/cni/cache"));
-        assert_eq!(c.cni_plugin_timeout, Duration::from_secs(60));
-        let c = Config::load(&cli(&[
-            "--network-plugin=cni",
-            "--cni-bin-dir=/a, /b",
-            "--cni-plugin-timeout=5s",
-        ]))
-        .unwrap();
-        assert_eq!(c.network_plugin, NetworkPlugin::Cni);
-        assert_eq!(
-            c.cni_bin_dirs,
-            vec![PathBuf::from("/a"), PathBuf::from("/b")]
-        );
-        assert_eq!(c.cni_plugin_timeout, Duration::from_secs(5));
-        assert!(c.compat_warnings.is_empty(), "{:?}", c.compat_warnings);
-        let c = Config::load(&cli(&["--network-plugin="])).unwrap();
-        assert_eq!(c.network_plugin, NetworkPlugin::Docker);
-        let file: FileConfig =
-            toml::from_str("network_plugin = \"cni\"\ncni_conf_dir = \"/x\"").unwrap();
-        let c = Config::resolve(&cli(&[]), file).unwrap();
-        assert_eq!(c.network_plugin, NetworkPlugin::Cni);
-        assert_eq!(c.cni_conf_dir, PathBuf::from("/x"));
     }
 }

@@ -134,7 +134,12 @@ impl Cni {
         ips
     }
 
-    async fn add_chain(&self, network: &NetworkList, info: &CachedInfo, netns: &str) -> Result<Value> {
+    async fn add_chain(
+        &self,
+        network: &NetworkList,
+        info: &CachedInfo,
+        netns: &str,
+    ) -> Result<Value> {
         let args_env = args::cni_args_env(&info.cni_args);
         let call = self.call("ADD", &info.container_id, netns, &args_env);
         let mut prev: Option<Value> = None;
@@ -174,7 +179,9 @@ impl Cni {
             let network = info
                 .config_json()
                 .and_then(|raw| NetworkList::from_cached(&raw))
-                .map_err(|e| Error::internal(format!("CNI result cache {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    Error::internal(format!("CNI result cache {}: {e}", path.display()))
+                })?;
             let args_env = args::cni_args_env(&info.cni_args);
             let call = self.call("DEL", &info.container_id, netns, &args_env);
             for plugin in network.plugins.iter().rev() {
@@ -208,7 +215,13 @@ impl Cni {
             .unwrap_or_default()
     }
 
-    fn call<'a>(&'a self, command: &'static str, id: &'a str, netns: &'a str, args: &'a str) -> invoke::Call<'a> {
+    fn call<'a>(
+        &'a self,
+        command: &'static str,
+        id: &'a str,
+        netns: &'a str,
+        args: &'a str,
+    ) -> invoke::Call<'a> {
         invoke::Call {
             command,
             container_id: id,

@@ -72,7 +72,11 @@ pub fn describe_failure(stdout: &[u8], stderr: &[u8], status: &str) -> String {
             let code = v.get("code").and_then(Value::as_u64).unwrap_or(0);
             let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
             let mut s = format!("CNI error {code}: {msg}");
-            if let Some(d) = v.get("details").and_then(Value::as_str).filter(|d| !d.is_empty()) {
+            if let Some(d) = v
+                .get("details")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+            {
                 s.push_str(&format!(" ({d})"));
             }
             s

@@ -1,13 +1,53 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use clap::Parser;
 use serde_json::{Value, json};
 
 use super::args::{self, PodIdentity};
 use super::conf::{self, Loaded, NetworkList};
 use super::result::{describe_failure, pod_ips};
 use crate::api;
+use crate::config::{Cli, Config, FileConfig, NetworkPlugin};
+
+fn cli_args(args: &[&str]) -> Cli {
+    let mut all = vec!["docker-cri"];
+    all.extend_from_slice(args);
+    Cli::parse_from(all)
+}
+
+/// The CNI settings of `Config` (validation errors are in config's tests).
+#[test]
+fn cni_settings() {
+    let c = Config::default();
+    assert_eq!(c.network_plugin, NetworkPlugin::Docker);
+    assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+    assert_eq!(c.cni_bin_dirs, vec![PathBuf::from("/opt/cni/bin")]);
+    assert_eq!(c.cni_cache_dir, PathBuf::from("/var/lib/cni/cache"));
+    assert_eq!(c.cni_plugin_timeout, Duration::from_secs(60));
+    let c = Config::load(&cli_args(&[
+        "--network-plugin=cni",
+        "--cni-bin-dir=/a, /b",
+        "--cni-plugin-timeout=5s",
+    ]))
+    .unwrap();
+    assert_eq!(c.network_plugin, NetworkPlugin::Cni);
+    assert_eq!(
+        c.cni_bin_dirs,
+        vec![PathBuf::from("/a"), PathBuf::from("/b")]
+    );
+    assert_eq!(c.cni_plugin_timeout, Duration::from_secs(5));
+    assert!(c.compat_warnings.is_empty(), "{:?}", c.compat_warnings);
+    let c = Config::load(&cli_args(&["--network-plugin="])).unwrap();
+    assert_eq!(c.network_plugin, NetworkPlugin::Docker);
+    let file: FileConfig =
+        toml::from_str("network_plugin = \"cni\"\ncni_conf_dir = \"/x\"").unwrap();
+    let c = Config::resolve(&cli_args(&[]), file).unwrap();
+    assert_eq!(c.network_plugin, NetworkPlugin::Cni);
+    assert_eq!(c.cni_conf_dir, PathBuf::from("/x"));
+}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -45,7 +85,11 @@ fn invalid_configs_are_refused_with_the_reason() {
         (r#"{"name":"n","plugins":[{"ipam":{}}]}"#, true, "type"),
         (r#"{"name":"n","plugins":[{"type":"../x"}]}"#, true, "type"),
         (r#"{"name":"a b","type":"x"}"#, false, "forbids"),
-        (r#"{"name":"n","plugins":[{"type":"x"}]}"#, false, ".conflist"),
+        (
+            r#"{"name":"n","plugins":[{"type":"x"}]}"#,
+            false,
+            ".conflist",
+        ),
     ];
     for (text, conflist, want) in cases {
         let err = NetworkList::parse(Path::new("f"), text, conflist).unwrap_err();
@@ -57,7 +101,11 @@ fn invalid_configs_are_refused_with_the_reason() {
 fn first_valid_file_in_lexical_order_wins() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(conf::load(dir.path()), Loaded::NotReady(m) if m.contains("no valid")));
-    write(dir.path(), "30-c.conf", r#"{"cniVersion":"0.4.0","name":"c","type":"bridge"}"#);
+    write(
+        dir.path(),
+        "30-c.conf",
+        r#"{"cniVersion":"0.4.0","name":"c","type":"bridge"}"#,
+    );
     write(dir.path(), "20-b.conflist", &LIST.replace("pods", "b"));
     write(dir.path(), "10-a.conflist", "{ broken");
     write(dir.path(), "05-ignored.txt", LIST);
@@ -120,7 +168,8 @@ fn results_of_each_spec_version() {
         "ips": [{"address": "10.0.0.1/24", "interface": 0}]});
     assert!(ips(host_side).is_empty());
     // 0.2.0.
-    let v02 = json!({"cniVersion": "0.2.0", "ip4": {"ip": "10.3.0.4/24"}, "ip6": {"ip": "fd01::4/64"}});
+    let v02 =
+        json!({"cniVersion": "0.2.0", "ip4": {"ip": "10.3.0.4/24"}, "ip6": {"ip": "fd01::4/64"}});
     assert_eq!(ips(v02), ["10.3.0.4", "fd01::4"]);
     for bad in [
         json!({"ips": [{"address": "10.0.0.1"}]}),
@@ -144,7 +193,10 @@ fn failures_carry_the_cni_error_and_stderr() {
         msg,
         "CNI error 7: invalid network config (bad subnet); stderr: plugin said hi"
     );
-    assert_eq!(describe_failure(b"", b"", "exit status: 2"), "exit status: 2");
+    assert_eq!(
+        describe_failure(b"", b"", "exit status: 2"),
+        "exit status: 2"
+    );
     assert_eq!(
         describe_failure(b"garbage", b"", "exit status: 2"),
         "exit status: 2: garbage"
@@ -240,7 +292,11 @@ fn plugins_get_only_the_capabilities_they_declare() {
     assert_eq!(rc.keys().collect::<Vec<_>>(), ["portMappings"]);
     // Declared false is not declared.
     let off = json!({"type": "bandwidth", "capabilities": {"bandwidth": false}});
-    assert!(args::plugin_stdin(&off, "n", "1.0.0", None, &caps).get("runtimeConfig").is_none());
+    assert!(
+        args::plugin_stdin(&off, "n", "1.0.0", None, &caps)
+            .get("runtimeConfig")
+            .is_none()
+    );
 }
 
 #[test]
@@ -317,9 +373,17 @@ mod exec {
     #[tokio::test]
     async fn add_chains_results_and_del_runs_in_reverse_from_the_cache() {
         let f = fixture(CHAIN, Duration::from_secs(10));
-        plugin(f.dir.path(), "first", &format!("[ \"$CNI_COMMAND\" = ADD ] && echo '{RESULT}'; exit 0"));
+        plugin(
+            f.dir.path(),
+            "first",
+            &format!("[ \"$CNI_COMMAND\" = ADD ] && echo '{RESULT}'; exit 0"),
+        );
         // The second passes its prevResult on, as a chained plugin does.
-        plugin(f.dir.path(), "second", "[ \"$CNI_COMMAND\" = ADD ] && echo \"$input\" | sed 's/.*\"prevResult\":\\({.*}\\).*$/\\1/' | sed 's/,\"runtimeConfig\".*//'; exit 0");
+        plugin(
+            f.dir.path(),
+            "second",
+            "[ \"$CNI_COMMAND\" = ADD ] && echo \"$input\" | sed 's/.*\"prevResult\":\\({.*}\\).*$/\\1/' | sed 's/,\"runtimeConfig\".*//'; exit 0",
+        );
         let caps = args::capability_args(&pod_config(), "").unwrap();
         let ips = f.cni.setup(&pod(), "/proc/1/ns/net", caps).await.unwrap();
         assert_eq!(ips, ["10.77.0.9".parse::<IpAddr>().unwrap()]);
@@ -328,9 +392,18 @@ mod exec {
         assert!(cached.exists());
         let text = log(&f);
         assert!(text.contains("first ADD sbx1 [/proc/1/ns/net] eth0 IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=sbx1;K8S_POD_UID=u"), "{text}");
-        assert!(text.contains(&format!("{}:/usr/lib/cni", f.dir.path().join("bin").display())), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{}:/usr/lib/cni",
+                f.dir.path().join("bin").display()
+            )),
+            "{text}"
+        );
         assert!(text.contains("\"prevResult\":{"), "{text}");
-        assert!(text.contains("\"runtimeConfig\":{\"portMappings\""), "{text}");
+        assert!(
+            text.contains("\"runtimeConfig\":{\"portMappings\""),
+            "{text}"
+        );
 
         // A new instance (a restarted docker-cri) with the config gone
         // still tears down from the cache: second first, then first.
@@ -342,21 +415,45 @@ mod exec {
         let second = text.find("second DEL sbx1 [] eth0").expect(&text);
         let first = text.find("first DEL sbx1 [] eth0").expect(&text);
         assert!(second < first, "{text}");
-        assert!(text.contains("10.77.0.9/24"), "DEL gets the cached prevResult: {text}");
+        assert!(
+            text.contains("10.77.0.9/24"),
+            "DEL gets the cached prevResult: {text}"
+        );
         assert!(!cached.exists());
-        assert!(!again.teardown("sbx1", "").await.unwrap(), "nothing left to do");
+        assert!(
+            !again.teardown("sbx1", "").await.unwrap(),
+            "nothing left to do"
+        );
     }
 
     #[tokio::test]
     async fn a_failed_add_is_undone_and_explained() {
         let f = fixture(CHAIN, Duration::from_secs(10));
-        plugin(f.dir.path(), "first", &format!("[ \"$CNI_COMMAND\" = ADD ] && echo '{RESULT}'; exit 0"));
-        plugin(f.dir.path(), "second", "if [ \"$CNI_COMMAND\" = ADD ]; then echo '{\"code\":11,\"msg\":\"no room\"}'; echo oops >&2; exit 1; fi");
-        let err = f.cni.setup(&pod(), "/proc/1/ns/net", Default::default()).await.unwrap_err();
+        plugin(
+            f.dir.path(),
+            "first",
+            &format!("[ \"$CNI_COMMAND\" = ADD ] && echo '{RESULT}'; exit 0"),
+        );
+        plugin(
+            f.dir.path(),
+            "second",
+            "if [ \"$CNI_COMMAND\" = ADD ]; then echo '{\"code\":11,\"msg\":\"no room\"}'; echo oops >&2; exit 1; fi",
+        );
+        let err = f
+            .cni
+            .setup(&pod(), "/proc/1/ns/net", Default::default())
+            .await
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("CNI plugin second ADD failed: CNI error 11: no room; stderr: oops"), "{msg}");
+        assert!(
+            msg.contains("CNI plugin second ADD failed: CNI error 11: no room; stderr: oops"),
+            "{msg}"
+        );
         let text = log(&f);
-        assert!(text.contains("second DEL") && text.contains("first DEL"), "{text}");
+        assert!(
+            text.contains("second DEL") && text.contains("first DEL"),
+            "{text}"
+        );
         assert!(cache::find(&f.dir.path().join("cache"), "sbx1", "eth0").is_empty());
     }
 
@@ -366,20 +463,37 @@ mod exec {
         plugin(f.dir.path(), "first", "sleep 30");
         plugin(f.dir.path(), "second", "exit 0");
         let started = std::time::Instant::now();
-        let err = f.cni.setup(&pod(), "/proc/1/ns/net", Default::default()).await.unwrap_err();
+        let err = f
+            .cni
+            .setup(&pod(), "/proc/1/ns/net", Default::default())
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(matches!(err, crate::Error::DeadlineExceeded { .. }), "{err}");
+        assert!(
+            matches!(err, crate::Error::DeadlineExceeded { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("CNI plugin first ADD"), "{err}");
         // DEL timed out as well: the cache entry stays for the next DEL.
-        assert_eq!(cache::find(&f.dir.path().join("cache"), "sbx1", "eth0").len(), 1);
+        assert_eq!(
+            cache::find(&f.dir.path().join("cache"), "sbx1", "eth0").len(),
+            1
+        );
     }
 
     #[tokio::test]
     async fn a_missing_plugin_or_config_is_a_precondition() {
         let f = fixture(CHAIN, Duration::from_secs(5));
-        let err = f.cni.setup(&pod(), "/x", Default::default()).await.unwrap_err();
+        let err = f
+            .cni
+            .setup(&pod(), "/x", Default::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, crate::Error::FailedPrecondition(_)), "{err}");
-        assert!(err.to_string().contains("no plugin binary \"first\""), "{err}");
+        assert!(
+            err.to_string().contains("no plugin binary \"first\""),
+            "{err}"
+        );
         std::fs::remove_file(f.dir.path().join("conf/10-test.conflist")).unwrap();
         let err = f.cni.ready().unwrap_err();
         assert!(err.contains("no valid network config"), "{err}");

@@ -44,9 +44,8 @@ impl Runtime {
         if map::is_node(map::namespace_options(config).network) {
             return Ok(None);
         }
-        cni.ready().map_err(|why| {
-            Error::FailedPrecondition(format!("pod network is not ready: {why}"))
-        })?;
+        cni.ready()
+            .map_err(|why| Error::FailedPrecondition(format!("pod network is not ready: {why}")))?;
         let pod_cidr = self.pod_cidr.read().await.clone();
         let caps = args::capability_args(config, &pod_cidr)?;
         Ok(Some(CniPlan { caps }))

@@ -1,0 +1,579 @@
+//! Pod networking through CNI with Debian's containernetworking-plugins
+//! (bridge + host-local + firewall + portmap, loopback in a second list):
+//! each test writes its own conflist (a bridge and a 10.x.y.0/24 subnet of
+//! its own, host-local's store in a temp dir) and starts docker-cri with
+//! `--network-plugin cni`. The tests run one at a time and remove the
+//! bridge and the shared CNI iptables chains they created.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{PodCleanup, Server, TestImage, force_remove, run_in_pod, start_in_pod, unique};
+use docker_cri::api;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PLUGINS: &str = "/usr/lib/cni";
+
+/// The tests share iptables' CNI chains: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A CNI network of one test.
+struct Net {
+    name: String,
+    bridge: String,
+    /// The subnet's first three octets ("10.213.7").
+    prefix: String,
+    dir: tempfile::TempDir,
+    /// Whether the shared CNI chains existed before (then they are left).
+    chains_existed: bool,
+}
+
+impl Net {
+    fn new() -> Net {
+        assert!(
+            Path::new(PLUGINS).join("bridge").exists(),
+            "these tests need Debian's containernetworking-plugins in {PLUGINS} \
+             (scripts/test.sh installs it)"
+        );
+        static N: AtomicU32 = AtomicU32::new(0);
+        let pid = std::process::id();
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("10.{}.{}", 200 + pid % 50, (pid / 50 + n * 37) % 250 + 1);
+        let tag = format!(
+            "{:08x}",
+            (pid << 8) ^ n ^ (Instant::now().elapsed().subsec_nanos())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["conf", "cache", "ipam"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        Net {
+            name: format!("dcri-test-{tag}"),
+            bridge: format!("dcri{}", &tag[tag.len() - 8..]),
+            prefix,
+            dir,
+            chains_existed: iptables_save().contains(":CNI-FORWARD"),
+        }
+    }
+
+    fn conf_dir(&self) -> PathBuf {
+        self.dir.path().join("conf")
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn conflist(&self) -> String {
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": self.name,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": true,
+                    "ipMasq": false,
+                    "hairpinMode": true,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": self.dir.path().join("ipam"),
+                        "ranges": [[{"subnet": format!("{}.0/24", self.prefix)}]],
+                        "routes": [{"dst": "0.0.0.0/0"}]
+                    }
+                },
+                // Docker sets FORWARD's policy to DROP and br_netfilter
+                // sends bridged frames through it: the firewall plugin
+                // lets the pod's traffic pass.
+                {"type": "firewall", "backend": "iptables"},
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            ]
+        })
+        .to_string()
+    }
+
+    fn write_config(&self) {
+        std::fs::write(self.conf_dir().join("10-test.conflist"), self.conflist()).unwrap();
+    }
+
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--network-plugin".into(),
+            "cni".into(),
+            "--cni-conf-dir".into(),
+            self.conf_dir().display().to_string(),
+            "--cni-bin-dir".into(),
+            PLUGINS.into(),
+            "--cni-cache-dir".into(),
+            self.cache_dir().display().to_string(),
+        ]
+    }
+
+    async fn server(&self) -> Server {
+        let flags = self.flags();
+        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Server::start(&args).await
+    }
+
+    async fn server_with_root(&self, root: &Path) -> Server {
+        let flags = self.flags();
+        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Server::start_with_root(root, &args).await
+    }
+
+    /// host-local's reservations (one file per leased address).
+    fn leases(&self) -> Vec<String> {
+        let dir = self.dir.path().join("ipam").join(&self.name);
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&self.prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Interfaces enslaved to the bridge: the pods' host-side veths.
+    fn veths(&self) -> usize {
+        let out = Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.bridge])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
+    /// iptables rules that name this network or its subnet.
+    fn rules(&self) -> Vec<String> {
+        iptables_save()
+            .lines()
+            .filter(|l| l.starts_with("-A"))
+            .filter(|l| l.contains(&self.name) || l.contains(&format!("{}.", self.prefix)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn cache_entries(&self) -> usize {
+        std::fs::read_dir(self.cache_dir().join("results"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        if !self.chains_existed {
+            remove_cni_chains();
+        }
+    }
+}
+
+fn iptables_save() -> String {
+    let out = Command::new("iptables-save").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes the chains the firewall and portmap plugins share between pods
+/// (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*) and the jumps to them.
+fn remove_cni_chains() {
+    let mut table = String::new();
+    let mut chains = Vec::new();
+    for line in iptables_save().lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.to_string();
+        } else if let Some(rule) = line.strip_prefix("-A ")
+            && rule.contains("-j CNI-")
+            && !rule.starts_with("CNI-")
+        {
+            let mut args = vec!["-t".to_string(), table.clone(), "-D".to_string()];
+            args.extend(shell_words(rule));
+            let _ = Command::new("iptables").args(&args).output();
+        } else if let Some(chain) = line.strip_prefix(":CNI-") {
+            let name = format!("CNI-{}", chain.split_whitespace().next().unwrap_or(""));
+            chains.push((table.clone(), name));
+        }
+    }
+    for (t, c) in &chains {
+        let _ = Command::new("iptables").args(["-t", t, "-F", c]).output();
+    }
+    for (t, c) in &chains {
+        let _ = Command::new("iptables").args(["-t", t, "-X", c]).output();
+    }
+}
+
+/// iptables-save's quoting: words, with "double quoted" ones kept whole.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+type Rt = api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+
+fn pod_config(
+    name: &str,
+    ports: Vec<api::PortMapping>,
+    host_network: bool,
+) -> api::PodSandboxConfig {
+    api::PodSandboxConfig {
+        metadata: Some(api::PodSandboxMetadata {
+            name: name.into(),
+            namespace: "docker-cri-cni-test".into(),
+            uid: unique("uid"),
+            attempt: 0,
+        }),
+        port_mappings: ports,
+        linux: Some(api::LinuxPodSandboxConfig {
+            security_context: Some(api::LinuxSandboxSecurityContext {
+                namespace_options: Some(api::NamespaceOption {
+                    network: if host_network {
+                        api::NamespaceMode::Node as i32
+                    } else {
+                        api::NamespaceMode::Pod as i32
+                    },
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn run_pod(
+    rt: &mut Rt,
+    config: &api::PodSandboxConfig,
+) -> Result<(String, PodCleanup), tonic::Status> {
+    let cleanup = PodCleanup(config.metadata.as_ref().unwrap().uid.clone());
+    let id = rt
+        .run_pod_sandbox(api::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    Ok((id, cleanup))
+}
+
+async fn pod_ip(rt: &mut Rt, id: &str) -> Option<String> {
+    rt.pod_sandbox_status(api::PodSandboxStatusRequest {
+        pod_sandbox_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+    .network
+    .map(|n| n.ip)
+}
+
+async fn stop_and_remove(rt: &mut Rt, id: &str) {
+    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .unwrap();
+}
+
+async fn network_condition(rt: &mut Rt) -> api::RuntimeCondition {
+    rt.status(api::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.r#type == "NetworkReady")
+        .unwrap()
+}
+
+const HTTPD: &str =
+    "mkdir -p /www && echo hello-from-the-pod > /www/index.html && httpd -f -p 80 -h /www";
+
+#[tokio::test]
+async fn pods_get_distinct_addresses_and_reach_each_other() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    net.write_config();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+    let image = TestImage::busybox(None).await;
+    let (a, _ca) = run_pod(&mut rt, &pod_config("a", vec![], false))
+        .await
+        .unwrap();
+    let (b, _cb) = run_pod(&mut rt, &pod_config("b", vec![], false))
+        .await
+        .unwrap();
+    let ip_a = pod_ip(&mut rt, &a).await.expect("pod a has an IP");
+    let ip_b = pod_ip(&mut rt, &b).await.expect("pod b has an IP");
+    assert!(ip_a.starts_with(&format!("{}.", net.prefix)), "{ip_a}");
+    assert!(ip_b.starts_with(&format!("{}.", net.prefix)), "{ip_b}");
+    assert_ne!(ip_a, ip_b);
+    assert_eq!(net.leases().len(), 2);
+    assert_eq!(net.veths(), 2);
+
+    // The pod's own eth0 carries the address CNI reported.
+    let shown = run_in_pod(&image, &a, "ip -o -4 addr show eth0").await;
+    assert!(shown.contains(&format!("{ip_a}/24")), "{shown}");
+
+    // busybox-static's wget segfaults in a scratch image (it does on the
+    // host's Docker bridge too): nc speaks the HTTP instead.
+    let httpd = start_in_pod(&image, &a, HTTPD).await;
+    let fetched = run_in_pod(
+        &image,
+        &b,
+        &format!(
+            "for i in $(seq 20); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip_a} 80 && exit 0; sleep 0.5; done; exit 1"
+        ),
+    )
+    .await;
+    force_remove(&httpd).await;
+    assert!(
+        fetched.contains("hello-from-the-pod"),
+        "pod b got: {fetched}"
+    );
+
+    stop_and_remove(&mut rt, &a).await;
+    stop_and_remove(&mut rt, &b).await;
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    assert_eq!(net.veths(), 0);
+    assert_eq!(net.cache_entries(), 0);
+}
+
+/// portmap DNATs the host port for 127.0.0.1 too (its `snat` sets
+/// route_localnet on the bridge), so the test connects to loopback.
+#[tokio::test]
+async fn host_ports_answer_through_portmap() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    net.write_config();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+    let image = TestImage::busybox(None).await;
+    let host_port = common::free_port();
+    let ports = vec![api::PortMapping {
+        protocol: api::Protocol::Tcp as i32,
+        container_port: 80,
+        host_port: host_port as i32,
+        host_ip: String::new(),
+    }];
+    let (id, _c) = run_pod(&mut rt, &pod_config("web", ports, false))
+        .await
+        .unwrap();
+    let httpd = start_in_pod(&image, &id, HTTPD).await;
+    let mut answer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Ok(mut s)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(("127.0.0.1", host_port)),
+        )
+        .await
+        {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n").await;
+            let mut buf = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
+            answer = String::from_utf8_lossy(&buf).into_owned();
+            if answer.contains("hello-from-the-pod") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    force_remove(&httpd).await;
+    assert!(
+        answer.contains("hello-from-the-pod"),
+        "127.0.0.1:{host_port} answered {answer:?}; rules: {:?}",
+        net.rules()
+    );
+    assert!(
+        net.rules()
+            .iter()
+            .any(|r| r.contains(&format!("--dport {host_port}"))),
+        "{:?}",
+        net.rules()
+    );
+    stop_and_remove(&mut rt, &id).await;
+    assert!(net.rules().is_empty(), "{:?}", net.rules());
+    assert!(
+        !iptables_save().contains(&format!("--dport {host_port} ")),
+        "the host port's DNAT rule is gone"
+    );
+}
+
+#[tokio::test]
+async fn teardown_survives_a_restart_and_docker_forgetting_the_pod() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    net.write_config();
+    let root = tempfile::tempdir().unwrap();
+    let mut server = net.server_with_root(root.path()).await;
+    let mut rt = server.runtime().await;
+    let ports = |p: u16| {
+        vec![api::PortMapping {
+            protocol: api::Protocol::Tcp as i32,
+            container_port: 80,
+            host_port: p as i32,
+            host_ip: String::new(),
+        }]
+    };
+    let (kept, _c1) = run_pod(
+        &mut rt,
+        &pod_config("kept", ports(common::free_port()), false),
+    )
+    .await
+    .unwrap();
+    let (lost, _c2) = run_pod(
+        &mut rt,
+        &pod_config("lost", ports(common::free_port()), false),
+    )
+    .await
+    .unwrap();
+    let kept_ip = pod_ip(&mut rt, &kept).await.unwrap();
+    assert_eq!(net.leases().len(), 2);
+    assert!(!net.rules().is_empty());
+
+    // docker-cri goes away between ADD and DEL; meanwhile Docker loses one
+    // pause container altogether (its namespace is gone with it).
+    server.kill();
+    drop(rt);
+    force_remove(&lost).await;
+    let server = net.server_with_root(root.path()).await;
+    let mut rt = server.runtime().await;
+    assert_eq!(
+        pod_ip(&mut rt, &kept).await.as_deref(),
+        Some(kept_ip.as_str()),
+        "the IP is known after a restart"
+    );
+    stop_and_remove(&mut rt, &kept).await;
+    stop_and_remove(&mut rt, &lost).await;
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    assert_eq!(net.veths(), 0);
+    assert!(net.rules().is_empty(), "{:?}", net.rules());
+    assert_eq!(net.cache_entries(), 0);
+    drop(server);
+}
+
+#[tokio::test]
+async fn many_cycles_leave_no_leases_veths_or_rules() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    net.write_config();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+    let rules_before = net.rules().len();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..20 {
+        let ports = vec![api::PortMapping {
+            protocol: api::Protocol::Tcp as i32,
+            container_port: 80,
+            host_port: common::free_port() as i32,
+            host_ip: String::new(),
+        }];
+        let (id, _c) = run_pod(&mut rt, &pod_config(&format!("cycle{i}"), ports, false))
+            .await
+            .unwrap();
+        seen.insert(pod_ip(&mut rt, &id).await.expect("an IP"));
+        assert_eq!(net.leases().len(), 1, "cycle {i}");
+        stop_and_remove(&mut rt, &id).await;
+    }
+    // host-local hands out the next address each time.
+    assert!(seen.len() > 1, "{seen:?}");
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    assert_eq!(net.veths(), 0);
+    assert_eq!(net.rules().len(), rules_before, "{:?}", net.rules());
+    assert_eq!(net.cache_entries(), 0);
+}
+
+#[tokio::test]
+async fn network_ready_follows_the_conf_dir() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+
+    let cond = network_condition(&mut rt).await;
+    assert!(!cond.status);
+    assert_eq!(cond.reason, "NetworkPluginNotReady");
+    assert!(
+        cond.message.contains("no valid network config"),
+        "{}",
+        cond.message
+    );
+    let Err(err) = run_pod(&mut rt, &pod_config("early", vec![], false)).await else {
+        panic!("RunPodSandbox succeeded without a network config");
+    };
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message().contains("network is not ready"),
+        "{}",
+        err.message()
+    );
+
+    // A host-network pod never needs CNI.
+    let (host, _c) = run_pod(&mut rt, &pod_config("host", vec![], true))
+        .await
+        .unwrap();
+    stop_and_remove(&mut rt, &host).await;
+    assert_eq!(net.cache_entries(), 0);
+
+    std::fs::write(
+        net.conf_dir().join("10-broken.conflist"),
+        "{\"name\": \"x\", ",
+    )
+    .unwrap();
+    let cond = network_condition(&mut rt).await;
+    assert!(!cond.status);
+    assert!(
+        cond.message.contains("10-broken.conflist: not JSON"),
+        "{}",
+        cond.message
+    );
+
+    // A later valid file is used; the broken one stays skipped.
+    std::fs::write(net.conf_dir().join("20-good.conflist"), net.conflist()).unwrap();
+    let cond = network_condition(&mut rt).await;
+    assert!(cond.status, "{cond:?}");
+    let (id, _c) = run_pod(&mut rt, &pod_config("late", vec![], false))
+        .await
+        .unwrap();
+    assert!(pod_ip(&mut rt, &id).await.is_some());
+    stop_and_remove(&mut rt, &id).await;
+    assert!(net.leases().is_empty());
+
+    // Removing it makes the node's network not ready again.
+    std::fs::remove_file(net.conf_dir().join("20-good.conflist")).unwrap();
+    assert!(!network_condition(&mut rt).await.status);
+}
