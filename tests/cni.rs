@@ -7,228 +7,16 @@
 
 mod common;
 
+#[path = "common/cni_net.rs"]
+mod net;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{PodCleanup, Server, TestImage, force_remove, run_in_pod, start_in_pod, unique};
 use docker_cri::api;
+use net::{Net, PLUGINS, SERIAL, iptables_save};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const PLUGINS: &str = "/usr/lib/cni";
-
-/// The tests share iptables' CNI chains: one at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A CNI network of one test.
-struct Net {
-    name: String,
-    bridge: String,
-    /// The subnet's first three octets ("10.213.7").
-    prefix: String,
-    dir: tempfile::TempDir,
-    /// Whether the shared CNI chains existed before (then they are left).
-    chains_existed: bool,
-}
-
-impl Net {
-    fn new() -> Net {
-        assert!(
-            Path::new(PLUGINS).join("bridge").exists(),
-            "these tests need Debian's containernetworking-plugins in {PLUGINS} \
-             (scripts/test.sh installs it)"
-        );
-        static N: AtomicU32 = AtomicU32::new(0);
-        let pid = std::process::id();
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("10.{}.{}", 200 + pid % 50, (pid / 50 + n * 37) % 250 + 1);
-        let tag = format!(
-            "{:08x}",
-            (pid << 8) ^ n ^ (Instant::now().elapsed().subsec_nanos())
-        );
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["conf", "cache", "ipam"] {
-            std::fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        Net {
-            name: format!("dcri-test-{tag}"),
-            bridge: format!("dcri{}", &tag[tag.len() - 8..]),
-            prefix,
-            dir,
-            chains_existed: iptables_save().contains(":CNI-FORWARD"),
-        }
-    }
-
-    fn conf_dir(&self) -> PathBuf {
-        self.dir.path().join("conf")
-    }
-
-    fn cache_dir(&self) -> PathBuf {
-        self.dir.path().join("cache")
-    }
-
-    fn conflist(&self) -> String {
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": self.name,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": true,
-                    "ipMasq": false,
-                    "hairpinMode": true,
-                    "ipam": {
-                        "type": "host-local",
-                        "dataDir": self.dir.path().join("ipam"),
-                        "ranges": [[{"subnet": format!("{}.0/24", self.prefix)}]],
-                        "routes": [{"dst": "0.0.0.0/0"}]
-                    }
-                },
-                // Docker sets FORWARD's policy to DROP and br_netfilter
-                // sends bridged frames through it: the firewall plugin
-                // lets the pod's traffic pass.
-                {"type": "firewall", "backend": "iptables"},
-                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
-            ]
-        })
-        .to_string()
-    }
-
-    fn write_config(&self) {
-        std::fs::write(self.conf_dir().join("10-test.conflist"), self.conflist()).unwrap();
-    }
-
-    fn flags(&self) -> Vec<String> {
-        vec![
-            "--network-plugin".into(),
-            "cni".into(),
-            "--cni-conf-dir".into(),
-            self.conf_dir().display().to_string(),
-            "--cni-bin-dir".into(),
-            PLUGINS.into(),
-            "--cni-cache-dir".into(),
-            self.cache_dir().display().to_string(),
-        ]
-    }
-
-    async fn server(&self) -> Server {
-        let flags = self.flags();
-        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        Server::start(&args).await
-    }
-
-    async fn server_with_root(&self, root: &Path) -> Server {
-        let flags = self.flags();
-        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-        Server::start_with_root(root, &args).await
-    }
-
-    /// host-local's reservations (one file per leased address).
-    fn leases(&self) -> Vec<String> {
-        let dir = self.dir.path().join("ipam").join(&self.name);
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&self.prefix))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Interfaces enslaved to the bridge: the pods' host-side veths.
-    fn veths(&self) -> usize {
-        let out = Command::new("ip")
-            .args(["-o", "link", "show", "master", &self.bridge])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    }
-
-    /// iptables rules that name this network or its subnet.
-    fn rules(&self) -> Vec<String> {
-        iptables_save()
-            .lines()
-            .filter(|l| l.starts_with("-A"))
-            .filter(|l| l.contains(&self.name) || l.contains(&format!("{}.", self.prefix)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn cache_entries(&self) -> usize {
-        std::fs::read_dir(self.cache_dir().join("results"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
-        if !self.chains_existed {
-            remove_cni_chains();
-        }
-    }
-}
-
-fn iptables_save() -> String {
-    let out = Command::new("iptables-save").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Removes the chains the firewall and portmap plugins share between pods
-/// (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*) and the jumps to them.
-fn remove_cni_chains() {
-    let mut table = String::new();
-    let mut chains = Vec::new();
-    for line in iptables_save().lines() {
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-        } else if let Some(rule) = line.strip_prefix("-A ")
-            && rule.contains("-j CNI-")
-            && !rule.starts_with("CNI-")
-        {
-            let mut args = vec!["-t".to_string(), table.clone(), "-D".to_string()];
-            args.extend(shell_words(rule));
-            let _ = Command::new("iptables").args(&args).output();
-        } else if let Some(chain) = line.strip_prefix(":CNI-") {
-            let name = format!("CNI-{}", chain.split_whitespace().next().unwrap_or(""));
-            chains.push((table.clone(), name));
-        }
-    }
-    for (t, c) in &chains {
-        let _ = Command::new("iptables").args(["-t", t, "-F", c]).output();
-    }
-    for (t, c) in &chains {
-        let _ = Command::new("iptables").args(["-t", t, "-X", c]).output();
-    }
-}
-
-/// iptables-save's quoting: words, with "double quoted" ones kept whole.
-fn shell_words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
 
 type Rt = api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
 
@@ -576,4 +364,92 @@ async fn network_ready_follows_the_conf_dir() {
     // Removing it makes the node's network not ready again.
     std::fs::remove_file(net.conf_dir().join("20-good.conflist")).unwrap();
     assert!(!network_condition(&mut rt).await.status);
+}
+
+/// A last plugin of the chain that fails DEL while `<dir>/fail-del` exists
+/// and hangs ADD while `<dir>/hang-add` exists (it passes ADD's result on by
+/// printing nothing, which docker-cri tolerates).
+fn gate_plugin(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("gate-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\ncat >/dev/null\n\
+         if [ \"$CNI_COMMAND\" = DEL ] && [ -e {d}/fail-del ]; then\n\
+           echo '{{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"gate refuses DEL\"}}'; echo gate-stderr >&2; exit 1\nfi\n\
+         if [ \"$CNI_COMMAND\" = ADD ] && [ -e {d}/hang-add ]; then exec sleep 60; fi\nexit 0\n",
+        d = dir.display()
+    );
+    std::fs::write(bin.join("gate"), script).unwrap();
+    std::fs::set_permissions(bin.join("gate"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[tokio::test]
+async fn a_failed_del_is_retried_at_remove_and_a_hanging_plugin_times_out() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    let mut list: serde_json::Value = serde_json::from_str(&net.conflist()).unwrap();
+    list["plugins"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "gate"}));
+    std::fs::write(net.conf_dir().join("10-gate.conflist"), list.to_string()).unwrap();
+    let bin = gate_plugin(net.dir.path());
+    let mut flags = net.flags();
+    // Several directories, comma-separated.
+    flags[5] = format!("{},{PLUGINS}", bin.display());
+    flags.extend(["--cni-plugin-timeout".to_string(), "2s".to_string()]);
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start(&args).await;
+    let mut rt = server.runtime().await;
+
+    let (id, _c) = run_pod(&mut rt, &pod_config("gated", vec![], false))
+        .await
+        .unwrap();
+    assert!(pod_ip(&mut rt, &id).await.is_some());
+    std::fs::write(net.dir.path().join("fail-del"), "").unwrap();
+    let err = rt
+        .stop_pod_sandbox(api::StopPodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("CNI error 999: gate refuses DEL; stderr: gate-stderr"),
+        "{err:?}"
+    );
+    // The pod stopped anyway; its lease waits for a DEL that works.
+    assert_eq!(net.leases().len(), 1);
+    let err = rt
+        .remove_pod_sandbox(api::RemovePodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("gate refuses DEL"), "{err:?}");
+    assert_eq!(net.cache_entries(), 1);
+    std::fs::remove_file(net.dir.path().join("fail-del")).unwrap();
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    assert_eq!(net.cache_entries(), 0);
+
+    // A plugin that hangs fails RunPodSandbox after the timeout, and what
+    // ADD made is undone.
+    std::fs::write(net.dir.path().join("hang-add"), "").unwrap();
+    let started = Instant::now();
+    let Err(err) = run_pod(&mut rt, &pod_config("hang", vec![], false)).await else {
+        panic!("RunPodSandbox succeeded with a hanging plugin");
+    };
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains("CNI plugin gate ADD"), "{err:?}");
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    assert_eq!(net.cache_entries(), 0);
+    assert_eq!(net.veths(), 0);
 }
