@@ -131,6 +131,20 @@ async fn pods_get_distinct_addresses_and_reach_each_other() {
     assert_ne!(ip_a, ip_b);
     assert_eq!(net.leases().len(), 2);
     assert_eq!(net.veths(), 2);
+    let verbose = rt
+        .pod_sandbox_status(api::PodSandboxStatusRequest {
+            pod_sandbox_id: a.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    let info = verbose.get("info").expect("verbose info");
+    assert!(
+        info.contains(&net.name) && info.contains(&format!("{ip_a}/24")),
+        "{info}"
+    );
 
     // The pod's own eth0 carries the address CNI reported.
     let shown = run_in_pod(&image, &a, "ip -o -4 addr show eth0").await;
@@ -354,6 +368,17 @@ async fn network_ready_follows_the_conf_dir() {
     std::fs::write(net.conf_dir().join("20-good.conflist"), net.conflist()).unwrap();
     let cond = network_condition(&mut rt).await;
     assert!(cond.status, "{cond:?}");
+    let verbose = rt
+        .status(api::StatusRequest { verbose: true })
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    let config = verbose.get("config").expect("verbose config");
+    assert!(
+        config.contains(&net.name) && config.contains("20-good.conflist"),
+        "{config}"
+    );
     let (id, _c) = run_pod(&mut rt, &pod_config("late", vec![], false))
         .await
         .unwrap();

@@ -208,11 +208,17 @@ impl Cni {
 
     /// The pod IPs of the sandbox's last successful ADD, if any is cached.
     pub fn cached_ips(&self, sandbox_id: &str) -> Vec<IpAddr> {
+        self.cached_result(sandbox_id)
+            .and_then(|(_, r)| result::pod_ips(&r).ok())
+            .unwrap_or_default()
+    }
+
+    /// The network name and ADD result cached for the sandbox.
+    pub fn cached_result(&self, sandbox_id: &str) -> Option<(String, Value)> {
         cache::find(&self.settings.cache_dir, sandbox_id, IF_NAME)
             .into_iter()
-            .filter_map(|(_, info)| info.ok()?.result)
-            .find_map(|r| result::pod_ips(&r).ok())
-            .unwrap_or_default()
+            .filter_map(|(_, info)| info.ok())
+            .find_map(|info| Some((info.network_name, info.result?)))
     }
 
     fn call<'a>(

@@ -60,6 +60,9 @@ impl Runtime {
                 "cniConfDir": self.config().cni_conf_dir,
                 "cniBinDirs": self.config().cni_bin_dirs,
                 "cniCacheDir": self.config().cni_cache_dir,
+                "cniNetwork": self.cni.as_deref().and_then(|c| c.ready().ok()).map(|n| {
+                    serde_json::json!({ "name": n.name, "file": n.file, "cniVersion": n.cni_version })
+                }),
             });
             info.insert("config".to_string(), config.to_string());
         }

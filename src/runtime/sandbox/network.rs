@@ -95,6 +95,12 @@ impl Runtime {
         Ok(())
     }
 
+    /// For verbose status: the CNI network and ADD result, if cached.
+    pub(super) fn cni_details(&self, id: &str) -> Option<Value> {
+        let (network, result) = self.cni()?.cached_result(id)?;
+        Some(serde_json::json!({ "network": network, "result": result }))
+    }
+
     /// The CNI IPs of a running sandbox, IPv4 first, from the result cache.
     pub(super) fn cni_ips(&self, id: &str) -> Vec<String> {
         self.cni()

@@ -54,6 +54,7 @@ impl Runtime {
                 "networkMode": inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()),
                 "config": checkpoint.as_ref().map(|c| c.config.clone()),
                 "portMappings": checkpoint.as_ref().map(|c| serde_json::to_value(&c.data.port_mappings).unwrap_or_default()),
+                "cni": self.cni_details(&full_id),
             });
             info.insert("info".to_string(), details.to_string());
         }
