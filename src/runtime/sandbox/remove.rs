@@ -16,11 +16,12 @@ impl Runtime {
         };
         let id = sandbox.id().to_string();
         let netns = match sandbox {
-            SandboxRef::Docker(mut managed) => match self.take_inspect(&mut managed).await? {
-                Some(inspect) => netns_path(&inspect),
-                None => String::new(),
-            },
-            SandboxRef::CheckpointOnly(_) => String::new(),
+            SandboxRef::Docker(mut managed) if self.cni().is_some() => self
+                .take_inspect(&mut managed)
+                .await?
+                .map(|inspect| netns_path(&inspect))
+                .unwrap_or_default(),
+            _ => String::new(),
         };
         // Nothing is removed while DEL fails: the pod's addresses and
         // rules would leak with no record left to free them.

@@ -181,6 +181,8 @@ impl Runtime {
                         )));
                     }
                     tracing::info!(name, stale = %id, "removing a stale container with the sandbox's name");
+                    // An attempt that crashed after ADD left a CNI cache entry.
+                    self.teardown_cni(&id, "").await?;
                     self.docker().remove_container(&id).await?;
                     let _ = self.forget_checkpoint(&id).await;
                 }

@@ -28,8 +28,12 @@ impl Runtime {
         // DEL while the namespace still exists; a failure does not keep the
         // pod running, it is reported after the stop (and DEL is retried by
         // the next StopPodSandbox or by RemovePodSandbox).
-        let netns = match self.take_inspect(&mut managed).await? {
-            Some(inspect) => netns_path(&inspect),
+        let netns = match self.cni() {
+            Some(_) => self
+                .take_inspect(&mut managed)
+                .await?
+                .map(|inspect| netns_path(&inspect))
+                .unwrap_or_default(),
             None => String::new(),
         };
         let network = self.teardown_cni(&id, &netns).await;
