@@ -77,16 +77,21 @@ ensure_docker26() {
     fi
     ip link show docker26br >/dev/null 2>&1 || {
         ip link add docker26br type bridge &&
-            ip addr add 172.31.250.1/24 dev docker26br &&
+            ip addr add 198.18.250.1/24 dev docker26br &&
             ip link set docker26br up
     }
     local run_dir
     run_dir=$(dirname "$DOCKER26_SOCKET")
     mkdir -p "$run_dir"
+    # Its own (empty) daemon.json: the host's may set hosts, data-root or a
+    # bridge that clash with the flags below.
+    echo '{}' >"$DOCKER26_DIR/daemon.json"
     echo "starting Docker 26 (log: /var/log/docker-cri-docker26.log)"
     PATH="$root/usr/bin:$root/usr/sbin:$PATH" nohup "$root/usr/sbin/dockerd" \
         --host "unix://$DOCKER26_SOCKET" --data-root /var/lib/docker-cri-test-docker26 \
         --exec-root "$run_dir/exec" --pidfile "$run_dir/dockerd.pid" \
+        --config-file "$DOCKER26_DIR/daemon.json" \
+        --containerd-namespace docker26 --containerd-plugins-namespace docker26-plugins \
         --bridge docker26br --iptables=false --ip6tables=false \
         >/var/log/docker-cri-docker26.log 2>&1 &
     for _ in $(seq 1 120); do

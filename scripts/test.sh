@@ -16,5 +16,5 @@ cargo test --locked --all-targets
 if [ "${DOCKER_CRI_TEST_DOCKER26:-1}" != 0 ]; then
     ensure_docker26
     echo "== integration tests against Docker 26.1 (API 1.45) =="
-    DOCKER_CRI_TEST_DOCKER_SOCKET="$DOCKER26_SOCKET" cargo test --locked --tests
+    DOCKER_CRI_TEST_DOCKER_SOCKET="$DOCKER26_SOCKET" cargo test --locked --test '*'
 fi

@@ -39,7 +39,10 @@ fn check(docker_socket: &str, extra: &[&str]) -> (bool, String) {
 fn line<'a>(report: &'a str, name: &str) -> &'a str {
     report
         .lines()
-        .find(|l| l[5..].starts_with(name))
+        .find(|l| {
+            l.get(5..)
+                .is_some_and(|rest| rest.starts_with(&format!("{name} ")))
+        })
         .unwrap_or_else(|| panic!("no {name} line in\n{report}"))
 }
 

@@ -53,9 +53,10 @@ async fn counters_and_histograms_move_with_calls() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
-            .contains("content-type: text/plain"),
+            .contains("content-type: application/openmetrics-text"),
         "{head}"
     );
+    assert!(body.ends_with("# EOF\n"), "{body}");
     assert_eq!(
         value(
             &body,

@@ -38,7 +38,10 @@ pub async fn spawn(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<SocketAddr
                     let metrics = metrics.clone();
                     async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
                 });
+                // A client that never finishes its request head is dropped.
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(10))
                     .serve_connection(TokioIo::new(stream), service)
                     .await
                 {
@@ -55,7 +58,10 @@ fn answer<B>(req: &Request<B>, metrics: &Arc<Metrics>) -> Response<Full<Bytes>> 
         let mut r = Response::new(Full::new(Bytes::from(metrics.render())));
         r.headers_mut().insert(
             hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            // prometheus-client writes the OpenMetrics text format.
+            hyper::header::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
         );
         r
     } else {

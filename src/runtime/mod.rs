@@ -1,13 +1,18 @@
 //! The runtime: CRI operations carried out on Docker. The gRPC adapters in
 //! `server/` call into this; it calls `docker/` and the pure `mapping/`.
 
+mod attach;
 pub mod checkpoint;
 mod container;
+mod exec;
+mod exec_kill;
+mod exec_sync;
 mod fs_usage;
 pub mod host;
 mod images;
 mod info;
 pub mod pause_image;
+mod port_forward;
 mod sandbox;
 pub mod work;
 
@@ -22,6 +27,8 @@ use crate::mapping::image::PinnedImages;
 use checkpoint::CheckpointStore;
 use host::KeyedLocks;
 
+pub use exec::Stdio;
+pub use exec_sync::{ExecSyncOutput, MAX_EXEC_SYNC_OUTPUT};
 pub use fs_usage::FsUsageSampler;
 
 /// A Docker container docker-cri manages (a sandbox or an app container),
@@ -62,8 +69,13 @@ pub struct Runtime {
     selinux_enabled: bool,
     /// Whether the host enforces AppArmor (probed once).
     apparmor_enabled: bool,
+    /// Containers whose start failed (final: they are never started again),
+    /// so ListContainers inspects each only once.
+    failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Mints exec/attach/port-forward URLs once the streaming server is up.
+    streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
     /// CNI pod networking; `None` under `--network-plugin docker`.
@@ -105,6 +117,8 @@ impl Runtime {
             selinux_enabled: host::selinux_enabled(),
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
+            streaming: std::sync::OnceLock::new(),
+            failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
             cni: (config.network_plugin == crate::config::NetworkPlugin::Cni).then(|| {
                 Arc::new(crate::cni::Cni::new(crate::cni::Settings {
@@ -238,6 +252,16 @@ impl Runtime {
 
     pub fn docker(&self) -> &DockerClient {
         &self.docker
+    }
+
+    /// The Docker client, shared (the streaming server uses it too).
+    pub fn docker_handle(&self) -> Arc<DockerClient> {
+        self.docker.clone()
+    }
+
+    /// Connects Exec/Attach/PortForward to the streaming server; once.
+    pub fn set_streaming(&self, streaming: Arc<crate::streaming::Streaming>) {
+        let _ = self.streaming.set(streaming);
     }
 
     /// Where calls that must outlive their caller run (see `rpc::detached`).
