@@ -478,3 +478,41 @@ async fn a_failed_del_is_retried_at_remove_and_a_hanging_plugin_times_out() {
     assert_eq!(net.cache_entries(), 0);
     assert_eq!(net.veths(), 0);
 }
+
+/// host-local takes its ranges from `runtimeConfig.ipRanges` (added to any
+/// static ones, one address per range set) when the bridge declares the
+/// capability: the pod CIDR kubelet sets with UpdateRuntimeConfig decides
+/// the pod's address.
+#[tokio::test]
+async fn the_pod_cidr_reaches_ipam_as_ip_ranges() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    let mut list: serde_json::Value = serde_json::from_str(&net.conflist()).unwrap();
+    let bridge = &mut list["plugins"][0];
+    bridge["capabilities"] = serde_json::json!({"ipRanges": true});
+    // No static range: without ipRanges host-local has nothing to lease.
+    bridge["ipam"].as_object_mut().unwrap().remove("ranges");
+    std::fs::write(net.conf_dir().join("10-ranges.conflist"), list.to_string()).unwrap();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+    let pod_cidr = format!("{}.0/24", net.prefix);
+    rt.update_runtime_config(api::UpdateRuntimeConfigRequest {
+        runtime_config: Some(api::RuntimeConfig {
+            network_config: Some(api::NetworkConfig {
+                pod_cidr: pod_cidr.clone(),
+            }),
+        }),
+    })
+    .await
+    .unwrap();
+    let (id, _c) = run_pod(&mut rt, &pod_config("ranged", vec![], false))
+        .await
+        .unwrap();
+    let ip = pod_ip(&mut rt, &id).await.expect("an IP");
+    assert!(
+        ip.starts_with(&format!("{}.", net.prefix)),
+        "{ip} is not in the pod CIDR {pod_cidr}"
+    );
+    stop_and_remove(&mut rt, &id).await;
+    assert!(net.leases().is_empty(), "{:?}", net.leases());
+}

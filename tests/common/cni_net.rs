@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::common::Server;
 
@@ -39,7 +39,11 @@ impl Net {
         let prefix = format!("10.{}.{}", 200 + pid % 50, (pid / 50 + n * 37) % 250 + 1);
         let tag = format!(
             "{:08x}",
-            (pid << 8) ^ n ^ (Instant::now().elapsed().subsec_nanos())
+            (pid << 8)
+                ^ n
+                ^ SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
         );
         let dir = tempfile::tempdir().unwrap();
         for d in ["conf", "cache", "ipam"] {
