@@ -12,6 +12,7 @@ pub mod config;
 pub mod docker;
 pub mod error;
 pub mod logging;
+pub mod logs;
 pub mod mapping;
 pub mod runtime;
 pub mod server;

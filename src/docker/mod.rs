@@ -4,6 +4,7 @@
 pub mod containers;
 mod error;
 pub mod images;
+pub mod logs;
 pub mod system;
 
 use std::future::Future;

@@ -6,6 +6,11 @@ pub fn rfc3339_to_nanos(text: &str) -> i64 {
     parse(text).unwrap_or(0).max(0)
 }
 
+/// Like [`rfc3339_to_nanos`], but `None` for what does not parse.
+pub fn rfc3339_nanos(text: &str) -> Option<i64> {
+    parse(text)
+}
+
 fn parse(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
