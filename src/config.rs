@@ -16,6 +16,10 @@ pub const DEFAULT_ENDPOINT: &str = "unix:///run/docker-cri.sock";
 pub const DEFAULT_DOCKER_ENDPOINT: &str = "unix:///var/run/docker.sock";
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 pub const DEFAULT_ROOT_DIR: &str = "/var/lib/docker-cri";
+/// Docker keeps up to max-size × max-file of a container's output: what
+/// docker-cri can still copy after being down (see README, Logs).
+pub const DEFAULT_DOCKER_LOG_MAX_SIZE: &str = "10m";
+pub const DEFAULT_DOCKER_LOG_MAX_FILE: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +89,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION")]
     pub image_fs_sample_interval: Option<String>,
 
+    /// Size of each of Docker's json-file log files for containers
+    /// docker-cri creates (Docker's `max-size` syntax: 10m, 512k, 1g). With
+    /// --docker-log-max-file it bounds how much output Docker keeps while
+    /// docker-cri is down.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub docker_log_max_size: Option<String>,
+
+    /// How many json-file log files Docker keeps per container.
+    #[arg(long, global = true, value_name = "COUNT")]
+    pub docker_log_max_file: Option<u32>,
+
     /// error, warn, info, debug or trace; RUST_LOG overrides it when set.
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -125,6 +140,8 @@ pub struct FileConfig {
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
     pub image_fs_sample_interval: Option<String>,
+    pub docker_log_max_size: Option<String>,
+    pub docker_log_max_file: Option<u32>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -143,6 +160,9 @@ pub struct Config {
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
     pub image_fs_sample_interval: Duration,
+    /// Docker's json-file `max-size` and `max-file` for app containers.
+    pub docker_log_max_size: String,
+    pub docker_log_max_file: u32,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -220,6 +240,19 @@ impl Config {
                 format!("{streaming:?} is not IP:port ({e})"),
             )
         })?;
+        let docker_log_max_size = pick(&cli.docker_log_max_size, file.docker_log_max_size)
+            .unwrap_or_else(|| DEFAULT_DOCKER_LOG_MAX_SIZE.to_string());
+        if !docker_size_ok(&docker_log_max_size) {
+            return Err(bad(
+                "docker-log-max-size",
+                format!("{docker_log_max_size:?} is not a size like 10m, 512k or 1g"),
+            ));
+        }
+        let docker_log_max_file = pick(&cli.docker_log_max_file, file.docker_log_max_file)
+            .unwrap_or(DEFAULT_DOCKER_LOG_MAX_FILE);
+        if docker_log_max_file == 0 {
+            return Err(bad("docker-log-max-file", "must be at least 1"));
+        }
         let log_level = pick(&cli.log_level, file.log_level).unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(bad(
@@ -258,6 +291,8 @@ impl Config {
                 pick(&cli.image_fs_sample_interval, file.image_fs_sample_interval),
                 "1m",
             )?,
+            docker_log_max_size,
+            docker_log_max_file,
             log_level,
             log_format: cli
                 .log_format
@@ -265,6 +300,17 @@ impl Config {
                 .unwrap_or(LogFormat::Text),
         })
     }
+}
+
+/// What Docker's json-file driver takes for `max-size`: a positive whole
+/// number with an optional k, m or g (either case, optional b).
+fn docker_size_ok(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let unitless = lower.strip_suffix('b').unwrap_or(&lower);
+    let digits = unitless.strip_suffix(['k', 'm', 'g']).unwrap_or(unitless);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -329,6 +375,25 @@ mod tests {
     }
 
     #[test]
+    fn docker_log_buffer_settings() {
+        let c = Config::default();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("10m", 5)
+        );
+        let file: FileConfig =
+            toml::from_str("docker_log_max_size = \"100k\"\ndocker_log_max_file = 2").unwrap();
+        let c = Config::resolve(&cli(&["--docker-log-max-size", "1G"]), file).unwrap();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("1G", 2)
+        );
+        for ok in ["1", "512k", "10m", "10mb", "2g"] {
+            assert!(docker_size_ok(ok), "{ok}");
+        }
+    }
+
+    #[test]
     fn cri_dockerd_root_directory_alias() {
         let c = Config::load(&cli(&["--cri-dockerd-root-directory", "/tmp/x"])).unwrap();
         assert_eq!(c.root_directory, PathBuf::from("/tmp/x"));
@@ -368,6 +433,10 @@ mod tests {
             (&["--root-directory", "rel/dir"], "root-directory"),
             (&["--sandbox-network", "host"], "sandbox-network"),
             (&["--sandbox-network", "a b"], "sandbox-network"),
+            (&["--docker-log-max-size", "ten"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "0m"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "-1"], "docker-log-max-size"),
+            (&["--docker-log-max-file", "0"], "docker-log-max-file"),
         ];
         for (args, setting) in cases {
             let err = Config::load(&cli(args)).unwrap_err();

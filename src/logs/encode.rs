@@ -1,16 +1,21 @@
 //! The CRI log line format kubelet and crictl parse:
 //! `<RFC 3339 timestamp> <stdout|stderr> <P|F> <content>\n`.
 
-use crate::docker::logs::LogStream;
+use crate::docker::logs::{DOCKER_PARTIAL_SIZE, LogStream};
 
 /// Content longer than this is cut into `P` lines and a last `F` line, as
 /// containerd does (kubelet joins them back).
 pub const SPLIT_SIZE: usize = 16 * 1024;
 
-/// Appends the CRI lines for one Docker message to `out`. The message ends
-/// a line when its content ends in `\n` (the `\n`, and a `\r` before it as
-/// a TTY sends, are dropped: the `F` tag stands for them); otherwise every
-/// line is `P`. Content bytes go through as they are, valid UTF-8 or not.
+/// Appends the CRI lines for one Docker message to `out`. Content bytes go
+/// through as they are, valid UTF-8 or not.
+///
+/// Docker's message is a whole line when it ends in `\n` (the `\n`, and a
+/// `\r` before it as a TTY sends, are dropped: the `F` tag stands for
+/// them). Without one, it is the first part of a longer line when it is
+/// exactly Docker's partial size; any other length is the output's last
+/// bytes before the stream closed, which end their line (`F`, as
+/// containerd writes them).
 ///
 /// `keep` is asked once per line, in order, whether to write it (the
 /// resume skip); returns how many lines were written.
@@ -23,9 +28,9 @@ pub fn encode(
 ) -> usize {
     let (body, complete) = match content.strip_suffix(b"\n") {
         Some(body) => (body.strip_suffix(b"\r").unwrap_or(body), true),
-        None => (content, false),
+        None => (content, content.len() != DOCKER_PARTIAL_SIZE),
     };
-    if body.is_empty() && !complete {
+    if content.is_empty() {
         return 0;
     }
     let mut written = 0;
@@ -85,10 +90,15 @@ mod tests {
     }
 
     #[test]
-    fn a_message_without_newline_is_partial() {
+    fn a_message_without_newline_is_partial_only_at_dockers_partial_size() {
+        let part = vec![b'p'; DOCKER_PARTIAL_SIZE];
+        let text = String::from_utf8(lines(LogStream::Stdout, &part)).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.starts_with(&format!("{TS} stdout P ppp")));
+        // The last bytes a container printed, with no newline.
         assert_eq!(
             lines(LogStream::Stdout, b"no end"),
-            format!("{TS} stdout P no end\n").as_bytes()
+            format!("{TS} stdout F no end\n").as_bytes()
         );
     }
 
@@ -121,15 +131,17 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.starts_with(&format!("{TS} stdout F aaa")));
-        // Docker's partial message of exactly that size, with no newline.
-        let out = lines(LogStream::Stdout, &content[..SPLIT_SIZE]);
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.lines().count(), 1);
-        assert!(text.starts_with(&format!("{TS} stdout P aaa")));
     }
 
     #[test]
     fn longer_lines_are_p_chunks_then_f() {
+        // The last bytes before the stream closed, longer than a line.
+        let text = String::from_utf8(lines(LogStream::Stderr, &[b'q'; SPLIT_SIZE + 1])).unwrap();
+        let tags: Vec<&str> = text
+            .lines()
+            .map(|l| &l[TS.len() + 8..TS.len() + 9])
+            .collect();
+        assert_eq!(tags, ["P", "F"]);
         let mut content = vec![b'b'; 2 * SPLIT_SIZE + 5];
         content.push(b'\n');
         let text = String::from_utf8(lines(LogStream::Stderr, &content)).unwrap();

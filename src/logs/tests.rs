@@ -102,13 +102,26 @@ fn manager(docker: &Arc<FakeDocker>, root: &Path) -> LogManager {
     LogManager::new(docker.clone(), root.join("state"))
 }
 
-/// The file's lines without their timestamps.
+/// The file's lines without their timestamps; a long content as
+/// `<first char>*<length>`.
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| l.split_once(' ').unwrap().1.to_string())
+        .map(|l| {
+            let rest = l.split_once(' ').unwrap().1;
+            match rest.len() > 64 {
+                true => format!("{}<{}*{}>", &rest[..9], &rest[9..10], rest.len() - 9),
+                false => rest.to_string(),
+            }
+        })
         .collect()
+}
+
+/// One of Docker's partial messages: a part of a longer line.
+fn part(c: char) -> String {
+    c.to_string()
+        .repeat(crate::docker::logs::DOCKER_PARTIAL_SIZE)
 }
 
 async fn wait_lines(path: &Path, n: usize) {
@@ -138,7 +151,7 @@ async fn a_stopped_container_is_drained_and_its_writer_ends() {
         [
             "stdout F out",
             "stderr F err",
-            "stdout P no newline yet",
+            "stdout F no newline yet",
             "stdout F last"
         ]
     );
@@ -154,9 +167,9 @@ async fn a_restart_resumes_after_same_timestamp_lines_and_a_torn_one() {
     // Three parts of one long line share a timestamp; a stderr line
     // stamped earlier lands between them.
     docker.print(1_000_000_000, LogStream::Stdout, "a\n");
-    docker.print(1_500_000_000, LogStream::Stdout, "long-1");
+    docker.print(1_500_000_000, LogStream::Stdout, &part('1'));
     docker.print(1_400_000_000, LogStream::Stderr, "between\n");
-    docker.print(1_500_000_000, LogStream::Stdout, "long-2");
+    docker.print(1_500_000_000, LogStream::Stdout, &part('2'));
     let first = manager(&docker, dir.path());
     first.attach("c1", &path).await.unwrap();
     wait_lines(&path, 4).await;
@@ -181,9 +194,9 @@ async fn a_restart_resumes_after_same_timestamp_lines_and_a_torn_one() {
         lines(&path),
         [
             "stdout F a",
-            "stdout P long-1",
+            "stdout P <1*16384>",
             "stderr F between",
-            "stdout P long-2",
+            "stdout P <2*16384>",
             "stdout F long-3",
             "stderr F late stderr",
             "stdout F b"

@@ -50,12 +50,21 @@ impl Writer {
     pub async fn run(mut self) {
         let mut retry = RETRY_FIRST;
         let mut warned = false;
+        let mut last_pass = false;
         loop {
             let position = self.position().await;
             let outcome = self.copy(Skip::new(position)).await;
             let state = self.source.run_state(&self.id).await;
             match (&outcome, state) {
                 (_, Ok(RunState::Gone)) => break,
+                // Docker 20.10's follow can end before the last lines of
+                // a stopped container; one more read (not following, as the
+                // container stopped) picks them up, the resume skip drops
+                // what is already written.
+                (Outcome::Ended, Ok(RunState::Stopped)) if !last_pass => {
+                    last_pass = true;
+                    continue;
+                }
                 (Outcome::Ended, Ok(RunState::Stopped)) => {
                     self.finish().await;
                     break;

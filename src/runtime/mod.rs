@@ -7,6 +7,7 @@ mod fs_usage;
 pub mod host;
 mod images;
 mod info;
+mod logs;
 pub mod pause_image;
 mod sandbox;
 
@@ -59,6 +60,8 @@ pub struct Runtime {
     selinux_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The CRI log file writers of running containers.
+    logs: crate::logs::LogManager,
 }
 
 impl Runtime {
@@ -79,6 +82,10 @@ impl Runtime {
             config.runtime_request_timeout,
         ));
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
+        let logs = crate::logs::LogManager::new(
+            Arc::new(docker.clone()),
+            config.root_directory.join("logs"),
+        );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             config,
@@ -94,6 +101,7 @@ impl Runtime {
             cgroups: crate::cgroups::Cgroups::host(),
             selinux_enabled: host::selinux_enabled(),
             oom_update_noted: Default::default(),
+            logs,
         })
     }
 

@@ -34,6 +34,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     let config = Arc::new(config);
     let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
     let runtime = Arc::new(Runtime::new(config.clone())?);
+    // Containers that kept running (or exited) while docker-cri was down.
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.resume_container_logs().await }
+    });
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
