@@ -163,7 +163,7 @@ fn split_raw(mut item: Bytes) -> Vec<LogMessage> {
         let next = msg
             .content
             .get(DOCKER_PARTIAL_SIZE..)
-            .and_then(|rest| timestamp_prefix(rest))
+            .and_then(timestamp_prefix)
             .map(|_| DOCKER_PARTIAL_SIZE);
         match next {
             Some(cut) => {

@@ -67,12 +67,21 @@ impl LogManager {
     }
 
     /// Creates the (empty) log file and its directory, before the container
-    /// starts: a container that cannot log does not start.
-    pub async fn create_file(&self, path: &Path) -> Result<()> {
-        let path = path.to_path_buf();
-        blocking(move || open_log(&path).map(drop))
-            .await
-            .map_err(|e| e.context("creating the container log file"))
+    /// starts: a container that cannot log does not start. Its saved state
+    /// marks it as this docker-cri's to resume after a restart (other
+    /// docker-cri instances may share the Docker daemon).
+    pub async fn create_file(&self, id: &str, path: &Path) -> Result<()> {
+        let (state, id, path) = (self.state.clone(), id.to_string(), path.to_path_buf());
+        blocking(move || {
+            // A link left by cri-dockerd points into Docker's own JSON file.
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                std::fs::remove_file(&path)?;
+            }
+            open_log(&path)?;
+            state.save(&id, &files::Saved::default())
+        })
+        .await
+        .map_err(|e| e.context("creating the container log file"))
     }
 
     /// Starts the container's writer unless one is running.
@@ -201,16 +210,18 @@ impl LogManager {
         .map_err(|e| e.context("removing the container log"))
     }
 
-    /// Sets up writers for containers found at startup: running ones, and
-    /// stopped ones whose last lines may not all be written yet. Saved
-    /// state of containers that no longer exist is dropped.
+    /// Sets up writers for the containers this docker-cri started (those
+    /// with saved state) found at startup: running ones, and stopped ones
+    /// whose last lines may not all be written yet. Saved state of
+    /// containers that no longer exist is dropped.
     pub async fn recover(&self, found: Vec<Found>) {
         let known: std::collections::HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
         let state = self.state.clone();
-        let orphans: Vec<String> = state
-            .ids()
-            .into_iter()
+        let ours = state.ids();
+        let orphans: Vec<String> = ours
+            .iter()
             .filter(|id| !known.contains(id.as_str()))
+            .cloned()
             .collect();
         let _ = blocking(move || {
             for id in orphans {
@@ -220,7 +231,7 @@ impl LogManager {
         })
         .await;
         let mut attached = 0;
-        for f in found {
+        for f in found.into_iter().filter(|f| ours.contains(&f.id)) {
             let wanted = match f.state {
                 RunState::Running => true,
                 RunState::Stopped if f.started => {

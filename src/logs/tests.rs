@@ -14,11 +14,20 @@ use crate::error::Result;
 
 const BASE: i64 = 1_796_040_000_000_000_000; // 2026-11-30T12:00:00Z
 
+#[derive(Clone)]
+enum Live {
+    Line(LogMessage),
+    /// The container stopped: streams end.
+    End,
+    /// The daemon went away (a dockerd restart under live-restore).
+    Break,
+}
+
 /// Docker as the writer sees it: a log with timestamps, `since` in whole
 /// seconds, following while "running".
 struct FakeDocker {
     history: Mutex<Vec<LogMessage>>,
-    live: broadcast::Sender<Option<LogMessage>>,
+    live: broadcast::Sender<Live>,
     state: Mutex<RunState>,
     /// Containers whose state differs from `state`.
     others: Mutex<HashMap<String, RunState>>,
@@ -50,7 +59,7 @@ impl FakeDocker {
         };
         let mut history = self.history.lock().unwrap();
         history.push(msg.clone());
-        let _ = self.live.send(Some(msg));
+        let _ = self.live.send(Live::Line(msg));
     }
 
     fn state_of(&self, id: &str) -> RunState {
@@ -63,7 +72,7 @@ impl FakeDocker {
 
     fn stop(&self) {
         *self.state.lock().unwrap() = RunState::Stopped;
-        let _ = self.live.send(None);
+        let _ = self.live.send(Live::End);
     }
 }
 
@@ -83,9 +92,14 @@ impl LogSource for FakeDocker {
             return past.boxed();
         }
         let rx = self.live.subscribe();
-        let live = stream::unfold(rx, |mut rx| async move {
+        let live = stream::unfold(Some(rx), |rx| async move {
+            let mut rx = rx?;
             match rx.recv().await {
-                Ok(Some(m)) => Some((Ok(m), rx)),
+                Ok(Live::Line(m)) => Some((Ok(m), Some(rx))),
+                Ok(Live::Break) => Some((
+                    Err(crate::Error::DockerUnavailable("connection reset".into())),
+                    None,
+                )),
                 _ => None,
             }
         });
@@ -242,6 +256,35 @@ async fn reopen_switches_files_and_a_restart_after_it_resumes_from_the_saved_pos
 }
 
 #[tokio::test]
+async fn a_broken_stream_of_a_running_container_is_resumed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c/0.log");
+    let docker = FakeDocker::new(RunState::Running);
+    let logs = manager(&docker, dir.path());
+    logs.attach("c1", &path).await.unwrap();
+    docker.print(1, LogStream::Stdout, "one\n");
+    docker.print(1, LogStream::Stdout, "one again\n");
+    wait_lines(&path, 2).await;
+    let _ = docker.live.send(Live::Break);
+    docker.print(2, LogStream::Stderr, "while away\n");
+    docker.print(3, LogStream::Stdout, "back\n");
+    wait_lines(&path, 4).await;
+    docker.stop();
+    logs.wait_drained("c1", Duration::from_secs(5)).await;
+    assert_eq!(
+        lines(&path),
+        [
+            "stdout F one",
+            "stdout F one again",
+            "stderr F while away",
+            "stdout F back"
+        ]
+    );
+    let sinces = docker.sinces.lock().unwrap().clone();
+    assert_eq!(sinces[1], Some(BASE + 1), "resumed from the file's tail");
+}
+
+#[tokio::test]
 async fn forget_stops_the_writer_and_removes_file_and_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c/0.log");
@@ -276,7 +319,9 @@ async fn recover_attaches_running_and_unfinished_stopped_containers_only() {
             },
         )
         .unwrap();
-    logs.state.save("orphan", &files::Saved::default()).unwrap();
+    for id in ["orphan", "running", "unfinished", "created"] {
+        logs.state.save(id, &files::Saved::default()).unwrap();
+    }
     for id in ["done", "unfinished", "created"] {
         docker
             .others
@@ -295,12 +340,16 @@ async fn recover_attaches_running_and_unfinished_stopped_containers_only() {
         found("done", RunState::Stopped, true),
         found("unfinished", RunState::Stopped, true),
         found("created", RunState::Stopped, false),
+        // Another docker-cri's container on the same daemon.
+        found("foreign", RunState::Running, true),
     ])
     .await;
     let attached: std::collections::BTreeSet<String> =
         lock(&logs.writers).keys().cloned().collect();
     assert!(attached.contains("running"));
-    assert!(!attached.contains("done") && !attached.contains("created"));
+    for id in ["done", "created", "foreign"] {
+        assert!(!attached.contains(id), "{id}");
+    }
     // "unfinished" got a writer, which drains and marks it complete.
     logs.wait_drained("unfinished", Duration::from_secs(5))
         .await;

@@ -38,12 +38,13 @@ impl Runtime {
     /// is there once StartContainer returns). `None`: it has no log path.
     pub(crate) async fn create_container_log(
         &self,
+        id: &str,
         docker_labels: Option<&HashMap<String, String>>,
     ) -> Result<Option<PathBuf>> {
         let Some(path) = log_path_of(docker_labels) else {
             return Ok(None);
         };
-        self.logs.create_file(&path).await?;
+        self.logs.create_file(id, &path).await?;
         Ok(Some(path))
     }
 

@@ -30,7 +30,7 @@ impl Runtime {
             }
         }
         let log_path = self
-            .create_container_log(inspect.config.as_ref().and_then(|c| c.labels.as_ref()))
+            .create_container_log(&id, inspect.config.as_ref().and_then(|c| c.labels.as_ref()))
             .await?;
         self.docker()
             .start_container(&id)
