@@ -18,10 +18,14 @@ const TAIL_MAX: u64 = 8 * 1024 * 1024;
 
 /// Opens (creating it and its directory) a log file for appending, and
 /// for reading its tail back. 0640 like containerd: the node's log agents
-/// read it as a group.
+/// read it as a group. A symlink there (cri-dockerd links the path to
+/// Docker's own JSON file) is replaced, never written through.
 pub fn open_log(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(path)?;
     }
     OpenOptions::new()
         .read(true)
@@ -107,6 +111,10 @@ impl StateDir {
         File::open(&self.dir)?.sync_all()
     }
 
+    pub fn exists(&self, id: &str) -> bool {
+        self.path(id).exists()
+    }
+
     pub fn remove(&self, id: &str) -> io::Result<()> {
         match std::fs::remove_file(self.path(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -156,6 +164,25 @@ mod tests {
         f.write_all(b"next\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with(&format!("{}\nnext\n", "x".repeat(1000))));
+    }
+
+    #[test]
+    fn a_symlink_at_the_path_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("docker-json.log");
+        std::fs::write(&target, b"{}\n").unwrap();
+        let path = dir.path().join("0.log");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let mut f = open_log(&path).unwrap();
+        f.write_all(b"line\n").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"{}\n");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"line\n");
     }
 
     #[test]

@@ -73,12 +73,12 @@ impl LogManager {
     pub async fn create_file(&self, id: &str, path: &Path) -> Result<()> {
         let (state, id, path) = (self.state.clone(), id.to_string(), path.to_path_buf());
         blocking(move || {
-            // A link left by cri-dockerd points into Docker's own JSON file.
-            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-                std::fs::remove_file(&path)?;
-            }
             open_log(&path)?;
-            state.save(&id, &files::Saved::default())
+            // A saved position (from a reopen before a restart) stays.
+            match state.exists(&id) {
+                true => Ok(()),
+                false => state.save(&id, &files::Saved::default()),
+            }
         })
         .await
         .map_err(|e| e.context("creating the container log file"))
@@ -145,14 +145,16 @@ impl LogManager {
     }
 
     /// Closes the current file and opens a new one at `path`, after
-    /// everything read so far is written to the old one. A container
-    /// without a writer (docker-cri restarted meanwhile) gets one.
+    /// everything read so far is written to the old one. A running
+    /// container without a writer (started by cri-dockerd, say) gets one,
+    /// and is from then on this docker-cri's to resume.
     pub async fn reopen(&self, id: &str, path: &Path) -> Result<()> {
         let commands = lock(&self.writers)
             .get(id)
             .filter(|h| !*h.done.borrow())
             .map(|h| h.commands.clone());
         let Some(commands) = commands else {
+            self.create_file(id, path).await?;
             return self.attach(id, path).await;
         };
         let (reply, answer) = oneshot::channel();
