@@ -423,3 +423,24 @@ async fn short_lived_containers_leave_no_fd_or_writer_behind() {
         "fds before {before}, after 50 exited containers {after}"
     );
 }
+
+#[tokio::test]
+async fn containers_get_json_file_logs_with_the_configured_buffer() {
+    let server =
+        Server::start(&["--docker-log-max-size", "3m", "--docker-log-max-file", "2"]).await;
+    let mut pod = Pod::new(&server).await;
+    let id = pod.create(&pod.ctr("drv", "echo hi")).await.unwrap();
+    let log_config = common::docker()
+        .await
+        .inspect_container(&id, None)
+        .await
+        .unwrap()
+        .host_config
+        .unwrap()
+        .log_config
+        .unwrap();
+    assert_eq!(log_config.typ.as_deref(), Some("json-file"));
+    let options = log_config.config.unwrap();
+    assert_eq!(options.get("max-size").map(String::as_str), Some("3m"));
+    assert_eq!(options.get("max-file").map(String::as_str), Some("2"));
+}
