@@ -1,6 +1,6 @@
 //! Latency and throughput of the calls kubelet makes every second or so
 //! (ListPodSandbox, ListContainers, PodSandboxStatus, ContainerStatus,
-//! ImageFsInfo) against a docker-cri server with N pods.
+//! ImageFsInfo, Status, Version) against a docker-cri server with N pods.
 //!
 //!     cargo run --release --example list_bench -- [PODS] [ITERATIONS]
 //!
@@ -147,6 +147,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ImageFsInfo",
         images.image_fs_info(api::ImageFsInfoRequest {}).await?
     );
+    measure!(
+        "Status",
+        rt.status(api::StatusRequest { verbose: false }).await?
+    );
+    measure!("Version", rt.version(api::VersionRequest::default()).await?);
 
     println!("\ncleaning up...");
     for sandbox in &sandboxes {

@@ -22,9 +22,15 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve) => server::serve(config, server::shutdown_signal()).await,
         Some(Command::PauseImage { tag }) => match Runtime::new(Arc::new(config)) {
-            Ok(runtime) => runtime.build_pause_image(tag.as_deref()).await.map(|id| {
-                println!("{id}");
-            }),
+            Ok(runtime) => {
+                let docker = runtime.docker();
+                match docker.wait_connected(docker.call_timeout()).await {
+                    Ok(()) => runtime.build_pause_image(tag.as_deref()).await.map(|id| {
+                        println!("{id}");
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         },
     };

@@ -12,3 +12,4 @@ pub mod logs;
 pub mod sandbox;
 pub mod security;
 pub mod time;
+pub mod validate;

@@ -28,6 +28,12 @@ pub fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
+/// Whether the kernel enforces AppArmor profiles (what Docker asks too;
+/// without it Docker silently runs containers unconfined).
+pub fn apparmor_enabled() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y")
+}
+
 /// The `security.selinux` attribute.
 const SELINUX_XATTR: &str = "security.selinux";
 

@@ -10,6 +10,7 @@ mod info;
 mod logs;
 pub mod pause_image;
 mod sandbox;
+pub mod work;
 
 use std::sync::Arc;
 
@@ -58,8 +59,12 @@ pub struct Runtime {
     cgroups: crate::cgroups::Cgroups,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
+    /// Whether the host enforces AppArmor (probed once).
+    apparmor_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Calls that finish even when their caller goes away; shutdown waits.
+    detached: work::WorkTracker,
     /// The CRI log file writers of running containers.
     logs: crate::logs::LogManager,
 }
@@ -100,7 +105,9 @@ impl Runtime {
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
             selinux_enabled: host::selinux_enabled(),
+            apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
+            detached: work::WorkTracker::default(),
             logs,
         })
     }
@@ -221,5 +228,10 @@ impl Runtime {
 
     pub fn docker(&self) -> &DockerClient {
         &self.docker
+    }
+
+    /// Where calls that must outlive their caller run (see `rpc::detached`).
+    pub fn detached_work(&self) -> &work::WorkTracker {
+        &self.detached
     }
 }

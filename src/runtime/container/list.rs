@@ -17,7 +17,7 @@ impl Runtime {
     ) -> Result<Vec<api::Container>> {
         let mut docker_filter = container_filter();
         if let Some(f) = filter {
-            docker_filter.extend(f.label_selector.iter().map(|(k, v)| format!("{k}={v}")));
+            docker_filter.extend(labels::docker_label_filters(&f.label_selector));
             if f.pod_sandbox_id.len() == 64 {
                 docker_filter.push(format!("{}={}", labels::SANDBOX_ID, f.pod_sandbox_id));
             }
