@@ -435,7 +435,7 @@ mod tests {
             (&["--sandbox-network", "a b"], "sandbox-network"),
             (&["--docker-log-max-size", "ten"], "docker-log-max-size"),
             (&["--docker-log-max-size", "0m"], "docker-log-max-size"),
-            (&["--docker-log-max-size", "-1"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "1x"], "docker-log-max-size"),
             (&["--docker-log-max-file", "0"], "docker-log-max-file"),
         ];
         for (args, setting) in cases {
