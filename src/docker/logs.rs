@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::DockerClient;
@@ -36,8 +36,9 @@ impl LogStream {
 /// a longer one (no `\n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogMessage {
-    /// Docker's timestamp as it sent it (RFC 3339, nanoseconds, UTC).
-    pub timestamp: String,
+    /// Docker's timestamp as it sent it (RFC 3339, nanoseconds, UTC); a
+    /// slice of the received frame, not a copy.
+    pub timestamp: Bytes,
     pub nanos: i64,
     pub stream: LogStream,
     pub content: Bytes,
@@ -82,15 +83,22 @@ impl LogSource for Arc<DockerClient> {
                 Ok(docker) => {
                     docker
                         .logs(&id, Some(options))
-                        .map(move |item| match item {
-                            Ok(out) => {
-                                stream::iter(messages(out).into_iter().map(Ok).collect::<Vec<_>>())
-                            }
-                            Err(e) => stream::iter(vec![Err(
-                                super::from_bollard(e).context("container logs")
-                            )]),
+                        .flat_map(|item| match item {
+                            // One message per multiplexed frame: no Vec.
+                            Ok(LogOutput::StdOut { message }) => Either::Left(stream::iter(
+                                parse_frame(message, LogStream::Stdout).map(Ok),
+                            )),
+                            Ok(LogOutput::StdErr { message }) => Either::Left(stream::iter(
+                                parse_frame(message, LogStream::Stderr).map(Ok),
+                            )),
+                            Ok(out) => Either::Right(stream::iter(
+                                messages(out).into_iter().map(Ok).collect::<Vec<_>>(),
+                            )),
+                            Err(e) => Either::Right(stream::iter(vec![Err(super::from_bollard(
+                                e,
+                            )
+                            .context("container logs"))])),
                         })
-                        .flatten()
                         .boxed()
                 }
                 Err(e) => stream::once(async move { Err(e) }).boxed(),
@@ -135,7 +143,7 @@ fn parse_frame(frame: Bytes, stream: LogStream) -> Option<LogMessage> {
     let space = frame.iter().position(|b| *b == b' ');
     let parsed = space.and_then(|at| {
         let ts = std::str::from_utf8(&frame[..at]).ok()?;
-        Some((ts.to_string(), rfc3339_nanos(ts)?, at))
+        Some((frame.slice(..at), rfc3339_nanos(ts)?, at))
     });
     let Some((timestamp, nanos, at)) = parsed else {
         tracing::warn!(
@@ -207,7 +215,7 @@ mod tests {
         });
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].stream, LogStream::Stderr);
-        assert_eq!(out[0].timestamp, TS);
+        assert_eq!(&out[0].timestamp[..], TS.as_bytes());
         assert_eq!(out[0].nanos, 1_796_040_000_000_000_001);
         assert_eq!(&out[0].content[..], b"oops\n");
     }
@@ -221,8 +229,8 @@ mod tests {
         });
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].content.len(), DOCKER_PARTIAL_SIZE);
-        assert_eq!(out[0].timestamp, TS);
-        assert_eq!(out[1].timestamp, TS2);
+        assert_eq!(&out[0].timestamp[..], TS.as_bytes());
+        assert_eq!(&out[1].timestamp[..], TS2.as_bytes());
         assert_eq!(&out[1].content[..], b"tail\r\n");
         assert!(out.iter().all(|m| m.stream == LogStream::Stdout));
     }

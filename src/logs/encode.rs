@@ -21,7 +21,7 @@ pub const SPLIT_SIZE: usize = 16 * 1024;
 /// resume skip); returns how many lines were written.
 pub fn encode(
     out: &mut Vec<u8>,
-    timestamp: &str,
+    timestamp: &[u8],
     stream: LogStream,
     content: &[u8],
     mut keep: impl FnMut() -> bool,
@@ -42,7 +42,7 @@ pub fn encode(
         let tag = if last && complete { b'F' } else { b'P' };
         if keep() {
             out.reserve(timestamp.len() + chunk.len() + 12);
-            out.extend_from_slice(timestamp.as_bytes());
+            out.extend_from_slice(timestamp);
             out.push(b' ');
             out.extend_from_slice(stream.as_str().as_bytes());
             out.push(b' ');
@@ -64,7 +64,7 @@ mod tests {
 
     fn lines(stream: LogStream, content: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(&mut out, TS, stream, content, || true);
+        encode(&mut out, TS.as_bytes(), stream, content, || true);
         out
     }
 
@@ -163,7 +163,7 @@ mod tests {
         content.push(b'\n');
         let mut asked = 0;
         let mut out = Vec::new();
-        let written = encode(&mut out, TS, LogStream::Stdout, &content, || {
+        let written = encode(&mut out, TS.as_bytes(), LogStream::Stdout, &content, || {
             asked += 1;
             asked > 1
         });

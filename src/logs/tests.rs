@@ -48,11 +48,11 @@ impl FakeDocker {
     fn print(&self, offset_nanos: i64, stream: LogStream, content: &str) {
         let nanos = BASE + offset_nanos;
         let msg = LogMessage {
-            timestamp: format!(
+            timestamp: Bytes::from(format!(
                 "2026-11-30T12:00:{:02}.{:09}Z",
                 offset_nanos / 1_000_000_000,
                 offset_nanos % 1_000_000_000
-            ),
+            )),
             nanos,
             stream,
             content: Bytes::from(content.to_string()),
