@@ -444,3 +444,20 @@ async fn containers_get_json_file_logs_with_the_configured_buffer() {
     assert_eq!(options.get("max-size").map(String::as_str), Some("3m"));
     assert_eq!(options.get("max-file").map(String::as_str), Some("2"));
 }
+
+#[tokio::test]
+async fn remove_pod_sandbox_drops_the_state_of_its_containers() {
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let id = pod.create(&pod.ctr("inpod", SEQ)).await.unwrap();
+    pod.start(&id).await.unwrap();
+    let state = server.dir.path().join("root/logs").join(format!("{id}.json"));
+    assert!(state.exists(), "started containers are marked as ours");
+    pod.rt
+        .remove_pod_sandbox(api::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(!state.exists());
+}

@@ -74,14 +74,15 @@ impl Runtime {
         self.logs.wait_drained(id, DRAIN_BOUND).await;
     }
 
-    /// After the Docker container is gone: its log file and saved state go
-    /// too. A failure is only logged: the container is already removed.
+    /// After the Docker container is gone: its writer, saved state and (when
+    /// its labels are at hand) log file go too. A failure is only logged:
+    /// the container is already removed.
     pub(crate) async fn forget_container_log(
         &self,
         id: &str,
-        docker_labels: &HashMap<String, String>,
+        docker_labels: Option<&HashMap<String, String>>,
     ) {
-        let path = log_path_of(Some(docker_labels));
+        let path = log_path_of(docker_labels);
         if let Err(e) = self.logs.forget(id, path.as_deref()).await {
             tracing::warn!(container = id, error = %e, "container log not removed");
         }

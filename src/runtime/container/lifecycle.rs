@@ -98,7 +98,7 @@ impl Runtime {
             return Ok(());
         };
         self.docker().remove_container(&container.id).await?;
-        self.forget_container_log(&container.id, &container.labels)
+        self.forget_container_log(&container.id, Some(&container.labels))
             .await;
         Ok(())
     }
