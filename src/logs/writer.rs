@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::blocking;
@@ -18,9 +18,11 @@ use super::resume::{Position, Skip};
 use crate::docker::logs::{LogMessage, LogSource, RunState};
 use crate::error::{Error, Result};
 
-/// Bytes gathered from ready messages before one write: a batch per
-/// wake-up, not a write per line.
+/// Most bytes gathered before one write.
 const BATCH_BYTES: usize = 256 * 1024;
+/// The most a line waits for company before it is written: one write per
+/// batch, not per line.
+const BATCH_PAUSE: Duration = Duration::from_millis(10);
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -109,12 +111,16 @@ impl Writer {
                         Some(Err(e)) => end = Some(Outcome::Failed(e)),
                         Some(Ok(msg)) => add(&mut buf, &msg, &mut skip),
                     }
+                    // Docker sends (and flushes) each line on its own, and
+                    // hyper hands the body over a chunk at a time: gather
+                    // what arrives within a moment into one write.
+                    let deadline = tokio::time::Instant::now() + BATCH_PAUSE;
                     while end.is_none() && buf.len() < BATCH_BYTES {
-                        match stream.next().now_or_never() {
-                            Some(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip),
-                            Some(Some(Err(e))) => end = Some(Outcome::Failed(e)),
-                            Some(None) => end = Some(Outcome::Ended),
-                            None => break,
+                        match tokio::time::timeout_at(deadline, stream.next()).await {
+                            Ok(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip),
+                            Ok(Some(Err(e))) => end = Some(Outcome::Failed(e)),
+                            Ok(None) => end = Some(Outcome::Ended),
+                            Err(_) => break,
                         }
                     }
                     self.write(&buf);
