@@ -451,7 +451,11 @@ async fn remove_pod_sandbox_drops_the_state_of_its_containers() {
     let mut pod = Pod::new(&server).await;
     let id = pod.create(&pod.ctr("inpod", SEQ)).await.unwrap();
     pod.start(&id).await.unwrap();
-    let state = server.dir.path().join("root/logs").join(format!("{id}.json"));
+    let state = server
+        .dir
+        .path()
+        .join("root/logs")
+        .join(format!("{id}.json"));
     assert!(state.exists(), "started containers are marked as ours");
     pod.rt
         .remove_pod_sandbox(api::RemovePodSandboxRequest {
