@@ -60,7 +60,8 @@ fn from_stream_message(message: String) -> Error {
 /// Docker reports a registry it cannot reach with HTTP 500 (or in the pull
 /// stream) like any other failure; only Go's network error text tells it
 /// apart. These are the dialer's and resolver's words. Only applied to pull
-/// errors: elsewhere the same words may be about something else.
+/// and build streams and to the pull call's own answer: elsewhere the same
+/// words may be about something else.
 pub fn is_registry_unreachable(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     [

@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::mapping::info::ApiVersion;
+use crate::metrics::{DockerOutcome, Metrics};
 
 pub use error::from_bollard;
 pub use system::DaemonFacts;
@@ -117,6 +118,8 @@ struct Shared {
     state: Mutex<State>,
     /// Woken when an attempt settles.
     settled: Notify,
+    /// Call counts and latencies, connection state.
+    metrics: Arc<Metrics>,
 }
 
 pub struct DockerClient {
@@ -154,8 +157,18 @@ impl DockerClient {
                 timings,
                 state: Mutex::new(State::default()),
                 settled: Notify::new(),
+                metrics: Arc::new(Metrics::default()),
             }),
         }
+    }
+
+    /// Records this client's calls and connection state into `metrics`.
+    /// Call before the client is shared.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.metrics = metrics;
+        }
+        self
     }
 
     pub fn call_timeout(&self) -> Duration {
@@ -221,7 +234,7 @@ impl DockerClient {
     }
 
     /// Runs one non-streaming Docker call under the per-call timeout.
-    pub async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
+    pub async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T>
     where
         F: FnOnce(Docker) -> Fut,
         Fut: Future<Output = Result<T, bollard::errors::Error>>,
@@ -229,13 +242,25 @@ impl DockerClient {
         self.call_within(what, self.shared.call_timeout, f).await
     }
 
-    async fn call_within<T, F, Fut>(&self, what: &str, after: Duration, f: F) -> Result<T>
+    async fn call_within<T, F, Fut>(&self, what: &'static str, after: Duration, f: F) -> Result<T>
     where
         F: FnOnce(Docker) -> Fut,
         Fut: Future<Output = Result<T, bollard::errors::Error>>,
     {
         let docker = self.handle().await?;
+        let started = std::time::Instant::now();
         let result = with_timeout(what, after, f(docker)).await;
+        let outcome = match &result {
+            Ok(_) => DockerOutcome::Ok,
+            Err(Error::NotFound(_)) => DockerOutcome::NotFound,
+            Err(Error::DockerUnavailable(_)) => DockerOutcome::Unavailable,
+            Err(Error::DeadlineExceeded { .. }) => DockerOutcome::Timeout,
+            Err(Error::InvalidArgument(_) | Error::FailedPrecondition(_)) => DockerOutcome::Refused,
+            Err(_) => DockerOutcome::Error,
+        };
+        self.shared
+            .metrics
+            .record_docker(what, outcome, started.elapsed());
         if let Err(e) = &result {
             self.note_error(e).await;
         }
@@ -253,6 +278,7 @@ impl DockerClient {
         if matches!(error, Error::DockerUnavailable(_)) {
             let mut state = self.shared.lock();
             if state.conn.take().is_some() {
+                self.shared.metrics.set_docker_connected(false);
                 tracing::warn!(%error, "lost the connection to docker");
             }
         }
@@ -327,6 +353,7 @@ impl Shared {
                 });
                 state.failure = None;
                 state.refresh_due = Some(Instant::now() + self.timings.refresh);
+                self.metrics.set_docker_connected(true);
             }
             Err(e) => {
                 let retry_after = match &state.failure {

@@ -51,7 +51,7 @@ impl Runtime {
         }
         if verbose {
             let config = serde_json::json!({
-                "containerRuntimeEndpoint": self.config().socket_path,
+                "containerRuntimeEndpoint": self.config().listen.to_string(),
                 "dockerEndpoint": self.config().docker_socket,
                 "podInfraContainerImage": self.config().pause_image,
                 "rootDirectory": self.config().root_directory,

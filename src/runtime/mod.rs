@@ -57,10 +57,15 @@ pub struct Runtime {
     pause_image_lock: tokio::sync::Mutex<()>,
     /// The host's cgroup hierarchy, for limits Docker has no field for.
     cgroups: crate::cgroups::Cgroups,
+    /// What `/metrics` serves.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
     /// Whether the host enforces AppArmor (probed once).
     apparmor_enabled: bool,
+    /// Containers whose start failed (final: they are never started again),
+    /// so ListContainers inspects each only once.
+    failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
@@ -82,10 +87,11 @@ impl Runtime {
                  negative OOM scores for pause and app containers are clamped to {min_oom_score_adj}"
             );
         }
-        let docker = Arc::new(DockerClient::new(
-            &config.docker_socket,
-            config.runtime_request_timeout,
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let docker = Arc::new(
+            DockerClient::new(&config.docker_socket, config.runtime_request_timeout)
+                .with_metrics(metrics.clone()),
+        );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         let logs = crate::logs::LogManager::new(
             Arc::new(docker.clone()),
@@ -104,9 +110,11 @@ impl Runtime {
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
+            metrics,
             selinux_enabled: host::selinux_enabled(),
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
+            failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
             logs,
         })
@@ -224,6 +232,10 @@ impl Runtime {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     pub fn docker(&self) -> &DockerClient {

@@ -4,10 +4,12 @@
 
 mod authority;
 mod image_service;
+mod metrics_layer;
 pub mod rpc;
 mod runtime_service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use tonic::transport::Server;
 
 use crate::api::image_service_server::ImageServiceServer;
 use crate::api::runtime_service_server::RuntimeServiceServer;
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
@@ -34,7 +36,14 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// removes the socket.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Arc::new(config);
-    let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
+    let listener = match &config.listen {
+        Listen::Unix(path) => socket::bind(path, config.socket_group.as_deref())?,
+        Listen::Systemd { name } => {
+            let std_listener = systemd::take_listener(name.as_deref())?;
+            tokio::net::UnixListener::from_std(std_listener)
+                .map_err(|e| Error::internal(format!("systemd socket: {e}")))?
+        }
+    };
     let runtime = Arc::new(Runtime::new(config.clone())?);
     // Containers that kept running (or exited) while docker-cri was down.
     tokio::spawn({
@@ -49,8 +58,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = config.metrics_bind_addr {
+        let bound = crate::metrics::server::spawn(addr, runtime.metrics().clone()).await?;
+        tracing::info!(%bound, "serving Prometheus metrics at /metrics");
+    }
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(size_limit_status))
+        .layer(metrics_layer::RecordLayer::new(runtime.metrics().clone()))
         .add_service(runtime_service)
         .add_service(image_service)
         .serve_with_incoming_shutdown(authority::wrap(UnixListenerStream::new(listener)), async {
@@ -58,11 +72,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         });
     let mut server = tokio::spawn(server);
     tracing::info!(
-        socket = %config.socket_path.display(),
+        endpoint = %config.listen,
         docker = %config.docker_socket.display(),
         version = env!("CARGO_PKG_VERSION"),
         "docker-cri serving"
     );
+    systemd::notify("READY=1");
+    systemd::spawn_watchdog();
 
     let outcome = tokio::select! {
         result = &mut server => Some(result),
@@ -72,6 +88,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         Some(done) => flatten(done),
         None => {
             tracing::info!(grace = ?config.shutdown_grace_period, "shutting down");
+            systemd::notify("STOPPING=1");
             let deadline = tokio::time::Instant::now() + config.shutdown_grace_period;
             let _ = stop_tx.send(());
             let served = match tokio::time::timeout_at(deadline, &mut server).await {
@@ -102,7 +119,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
             served
         }
     };
-    let _ = std::fs::remove_file(&config.socket_path);
+    // systemd's socket is systemd's to keep.
+    if let Listen::Unix(path) = &config.listen {
+        let _ = std::fs::remove_file(path);
+    }
     result
 }
 

@@ -18,17 +18,24 @@ mod status;
 
 pub use mounts::{cdi_devices, devices, mount_status, mounts, relabel_sources};
 /// The cgroup settings recorded at create, from the container's labels.
+/// A label that does not parse is an error: silently starting the
+/// container without its limits would be worse.
 pub fn recorded_cgroup_settings(
     docker_labels: &std::collections::HashMap<String, String>,
-) -> Vec<CgroupSetting> {
-    docker_labels
-        .get(CGROUP_SETTINGS_LABEL)
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default()
+) -> Result<Vec<CgroupSetting>> {
+    match docker_labels.get(CGROUP_SETTINGS_LABEL) {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            Error::FailedPrecondition(format!(
+                "label {CGROUP_SETTINGS_LABEL} does not hold cgroup settings: {e}"
+            ))
+        }),
+    }
 }
 
 pub use resources::{
     CgroupSetting, Resources, hugepage_size_kib, resources, resources_status, update_body,
+    valid_unified_key,
 };
 pub use status::{
     container_from_summary, container_state, container_status, failed_start, inspected_state,
@@ -190,7 +197,7 @@ fn validate_config(config: &api::ContainerConfig) -> Result<()> {
     for (i, m) in config.mounts.iter().enumerate() {
         validate::absolute_clean_path(&format!("mounts[{i}].container_path"), &m.container_path)?;
         // An image volume has no host path (refused later as unsupported).
-        if m.image.is_none() {
+        if m.image.as_ref().is_none_or(|i| i.image.is_empty()) {
             validate::absolute_clean_path(&format!("mounts[{i}].host_path"), &m.host_path)?;
         }
     }

@@ -11,7 +11,7 @@ mod network;
 mod status;
 
 use network::validate_hostname;
-pub use network::{dotted_sysctl_name, port_bindings, resolv_conf, sysctls};
+pub use network::{dotted_sysctl_name, port_bindings, resolv_conf, sysctl_proc_path, sysctls};
 pub use status::{pod_sandbox_from_summary, sandbox_ips, sandbox_namespaces, sandbox_status};
 
 /// The Docker network a non-host sandbox joins.

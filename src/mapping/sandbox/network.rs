@@ -58,6 +58,20 @@ pub fn dotted_sysctl_name(name: &str) -> String {
     }
 }
 
+/// The `/proc/sys` file of a sysctl (dotted or slash form): dots separate,
+/// and a slash in the dotted form was a dot inside a name (eth0.100).
+pub fn sysctl_proc_path(name: &str) -> String {
+    let file: String = dotted_sysctl_name(name)
+        .chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect();
+    format!("/proc/sys/{file}")
+}
+
 /// Validates pod sysctls as kubelet does: only namespaced ones, and none of a
 /// namespace the pod shares with the host. Slash-separated names are
 /// converted with [`dotted_sysctl_name`].

@@ -227,19 +227,9 @@ fn sysctl_refusal(error: Error, config: &api::PodSandboxConfig) -> Error {
         Error::Docker {
             status: 500,
             message,
-        } if sysctls.keys().any(|k| {
-            // The file of a dotted key: dots are separators, slashes were
-            // dots inside a name (eth0/100 → eth0.100).
-            let file: String = map::dotted_sysctl_name(k)
-                .chars()
-                .map(|c| match c {
-                    '.' => '/',
-                    '/' => '.',
-                    c => c,
-                })
-                .collect();
-            message.contains(&format!("/proc/sys/{file}:"))
-        }) =>
+        } if sysctls
+            .keys()
+            .any(|k| message.contains(&format!("{}:", map::sysctl_proc_path(k)))) =>
         {
             Error::invalid(format!(
                 "linux.sysctls: the kernel refused a value: {message}"
