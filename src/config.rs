@@ -73,6 +73,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub streaming_bind_addr: Option<String>,
 
+    /// A streaming (exec/attach/port-forward) session with no traffic for
+    /// this long is closed, as kubelet's flag of the same name.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub streaming_connection_idle_timeout: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; a
     /// bare port means loopback).
     #[arg(long, global = true, value_name = "ADDR")]
@@ -216,6 +220,7 @@ pub struct FileConfig {
     pub root_directory: Option<PathBuf>,
     pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
+    pub streaming_connection_idle_timeout: Option<String>,
     pub metrics_bind_addr: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub image_pull_progress_deadline: Option<String>,
@@ -256,6 +261,7 @@ pub struct Config {
     pub root_directory: PathBuf,
     pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
+    pub streaming_connection_idle_timeout: Duration,
     /// Where `/metrics` is served; `None`: not at all.
     pub metrics_bind_addr: Option<SocketAddr>,
     pub runtime_request_timeout: Duration,
@@ -376,6 +382,14 @@ impl Config {
             root_directory,
             sandbox_network,
             streaming_bind_addr,
+            streaming_connection_idle_timeout: duration(
+                "streaming-connection-idle-timeout",
+                pick(
+                    &cli.streaming_connection_idle_timeout,
+                    file.streaming_connection_idle_timeout,
+                ),
+                "4h",
+            )?,
             metrics_bind_addr,
             runtime_request_timeout: duration(
                 "runtime-request-timeout",
@@ -515,6 +529,10 @@ mod tests {
         assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
         assert_eq!(c.pause_image, DEFAULT_PAUSE_IMAGE);
         assert_eq!(c.runtime_request_timeout, Duration::from_secs(120));
+        assert_eq!(
+            c.streaming_connection_idle_timeout,
+            Duration::from_secs(4 * 3600)
+        );
         assert_eq!(c.root_directory, PathBuf::from(DEFAULT_ROOT_DIR));
     }
 

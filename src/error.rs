@@ -20,6 +20,9 @@ pub enum Error {
     /// An RPC or a requested feature docker-cri cannot serve.
     #[error("{0}")]
     Unimplemented(String),
+    /// A bounded resource (e.g. outstanding streaming tokens) is full.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A registry refused the credentials (or their absence).
     #[error("{0}")]
     Unauthenticated(String),
@@ -70,6 +73,7 @@ impl Error {
             Error::FailedPrecondition(m) => Error::FailedPrecondition(format!("{what}: {m}")),
             Error::Unimplemented(m) => Error::Unimplemented(format!("{what}: {m}")),
             Error::Unauthenticated(m) => Error::Unauthenticated(format!("{what}: {m}")),
+            Error::ResourceExhausted(m) => Error::ResourceExhausted(format!("{what}: {m}")),
             Error::DockerUnavailable(m) => Error::DockerUnavailable(format!("{what}: {m}")),
             Error::RegistryUnavailable(m) => Error::RegistryUnavailable(format!("{what}: {m}")),
             Error::DockerTooOld(m) => Error::DockerTooOld(format!("{what}: {m}")),

@@ -1,14 +1,19 @@
 //! The runtime: CRI operations carried out on Docker. The gRPC adapters in
 //! `server/` call into this; it calls `docker/` and the pure `mapping/`.
 
+mod attach;
 pub mod checkpoint;
 mod container;
+mod exec;
+mod exec_kill;
+mod exec_sync;
 mod fs_usage;
 pub mod host;
 mod images;
 mod info;
 mod logs;
 pub mod pause_image;
+mod port_forward;
 mod sandbox;
 pub mod work;
 
@@ -23,6 +28,8 @@ use crate::mapping::image::PinnedImages;
 use checkpoint::CheckpointStore;
 use host::KeyedLocks;
 
+pub use exec::Stdio;
+pub use exec_sync::{ExecSyncOutput, MAX_EXEC_SYNC_OUTPUT};
 pub use fs_usage::FsUsageSampler;
 
 /// A Docker container docker-cri manages (a sandbox or an app container),
@@ -68,6 +75,8 @@ pub struct Runtime {
     failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Mints exec/attach/port-forward URLs once the streaming server is up.
+    streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
     /// The CRI log file writers of running containers.
@@ -114,6 +123,7 @@ impl Runtime {
             selinux_enabled: host::selinux_enabled(),
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
+            streaming: std::sync::OnceLock::new(),
             failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
             logs,
@@ -240,6 +250,16 @@ impl Runtime {
 
     pub fn docker(&self) -> &DockerClient {
         &self.docker
+    }
+
+    /// The Docker client, shared (the streaming server uses it too).
+    pub fn docker_handle(&self) -> Arc<DockerClient> {
+        self.docker.clone()
+    }
+
+    /// Connects Exec/Attach/PortForward to the streaming server; once.
+    pub fn set_streaming(&self, streaming: Arc<crate::streaming::Streaming>) {
+        let _ = self.streaming.set(streaming);
     }
 
     /// Where calls that must outlive their caller run (see `rpc::detached`).

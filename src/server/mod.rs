@@ -9,6 +9,7 @@ pub mod rpc;
 mod runtime_service;
 pub mod socket;
 pub mod status;
+mod streaming_rpcs;
 pub mod systemd;
 
 use std::future::Future;
@@ -45,6 +46,16 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         }
     };
     let runtime = Arc::new(Runtime::new(config.clone())?);
+    let (streaming, streaming_server) = crate::streaming::bind(
+        config.streaming_bind_addr,
+        runtime.docker_handle(),
+        config.streaming_connection_idle_timeout,
+    )
+    .await?;
+    tracing::info!(url = streaming.base_url(), "streaming server listening");
+    runtime.set_streaming(streaming);
+    // Sessions in flight end with the process; the listener with serve().
+    let streaming_task = tokio::spawn(streaming_server.run());
     // Containers that kept running (or exited) while docker-cri was down.
     tokio::spawn({
         let runtime = runtime.clone();
@@ -119,6 +130,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
             served
         }
     };
+    streaming_task.abort();
     // systemd's socket is systemd's to keep.
     if let Listen::Unix(path) = &config.listen {
         let _ = std::fs::remove_file(path);

@@ -334,30 +334,30 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn exec_sync(
         &self,
-        _request: Request<api::ExecSyncRequest>,
+        request: Request<api::ExecSyncRequest>,
     ) -> Result<Response<api::ExecSyncResponse>, Status> {
-        Err(not_implemented("ExecSync"))
+        super::streaming_rpcs::exec_sync(&self.runtime, request).await
     }
 
     async fn exec(
         &self,
-        _request: Request<api::ExecRequest>,
+        request: Request<api::ExecRequest>,
     ) -> Result<Response<api::ExecResponse>, Status> {
-        Err(not_implemented("Exec"))
+        super::streaming_rpcs::exec(&self.runtime, request).await
     }
 
     async fn attach(
         &self,
-        _request: Request<api::AttachRequest>,
+        request: Request<api::AttachRequest>,
     ) -> Result<Response<api::AttachResponse>, Status> {
-        Err(not_implemented("Attach"))
+        super::streaming_rpcs::attach(&self.runtime, request).await
     }
 
     async fn port_forward(
         &self,
-        _request: Request<api::PortForwardRequest>,
+        request: Request<api::PortForwardRequest>,
     ) -> Result<Response<api::PortForwardResponse>, Status> {
-        Err(not_implemented("PortForward"))
+        super::streaming_rpcs::port_forward(&self.runtime, request).await
     }
 
     async fn container_stats(

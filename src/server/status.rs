@@ -12,6 +12,7 @@ pub fn to_status(error: Error) -> Status {
         Error::FailedPrecondition(_) | Error::DockerTooOld(_) => Code::FailedPrecondition,
         Error::Unimplemented(_) => Code::Unimplemented,
         Error::Unauthenticated(_) => Code::Unauthenticated,
+        Error::ResourceExhausted(_) => Code::ResourceExhausted,
         Error::DockerUnavailable(_) | Error::RegistryUnavailable(_) => Code::Unavailable,
         Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
         Error::Docker { status, .. } if (400..500).contains(status) => Code::FailedPrecondition,
@@ -46,6 +47,10 @@ mod tests {
             (Error::DockerTooOld("x".into()), Code::FailedPrecondition),
             (Error::Unimplemented("x".into()), Code::Unimplemented),
             (Error::Unauthenticated("x".into()), Code::Unauthenticated),
+            (
+                Error::ResourceExhausted("x".into()),
+                Code::ResourceExhausted,
+            ),
             (Error::DockerUnavailable("x".into()), Code::Unavailable),
             (Error::RegistryUnavailable("x".into()), Code::Unavailable),
             (

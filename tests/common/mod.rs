@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pod;
+pub mod stream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

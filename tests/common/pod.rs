@@ -30,6 +30,16 @@ impl Pod {
 
     /// A pod under a RuntimeClass handler ("" for the default).
     pub async fn with_handler(server: &Server, image: TestImage, handler: &str) -> Pod {
+        Self::with_sandbox_config(server, image, handler, |_| {}).await
+    }
+
+    /// A pod whose sandbox config `edit` adjusts before RunPodSandbox.
+    pub async fn with_sandbox_config(
+        server: &Server,
+        image: TestImage,
+        handler: &str,
+        edit: impl FnOnce(&mut api::PodSandboxConfig),
+    ) -> Pod {
         let mut rt = server.runtime().await;
         let uid = unique("uid");
         let logs = tempfile::tempdir().unwrap();
@@ -43,6 +53,8 @@ impl Pod {
             log_directory: logs.path().display().to_string(),
             ..Default::default()
         };
+        let mut config = config;
+        edit(&mut config);
         let id = rt
             .run_pod_sandbox(api::RunPodSandboxRequest {
                 config: Some(config.clone()),
