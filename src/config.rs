@@ -16,6 +16,10 @@ pub const DEFAULT_ENDPOINT: &str = "unix:///run/docker-cri.sock";
 pub const DEFAULT_DOCKER_ENDPOINT: &str = "unix:///var/run/docker.sock";
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 pub const DEFAULT_ROOT_DIR: &str = "/var/lib/docker-cri";
+/// Docker keeps up to max-size × max-file of a container's output: what
+/// docker-cri can still copy after being down (see README, Logs).
+pub const DEFAULT_DOCKER_LOG_MAX_SIZE: &str = "10m";
+pub const DEFAULT_DOCKER_LOG_MAX_FILE: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +97,17 @@ pub struct Cli {
     /// How often the image filesystem usage is measured in the background.
     #[arg(long, global = true, value_name = "DURATION")]
     pub image_fs_sample_interval: Option<String>,
+
+    /// Size of each of Docker's json-file log files for containers
+    /// docker-cri creates (Docker's `max-size` syntax: 10m, 512k, 1g). With
+    /// --docker-log-max-file it bounds how much output Docker keeps while
+    /// docker-cri is down.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub docker_log_max_size: Option<String>,
+
+    /// How many json-file log files Docker keeps per container.
+    #[arg(long, global = true, value_name = "COUNT")]
+    pub docker_log_max_file: Option<u32>,
 
     /// error, warn, info, debug or trace; RUST_LOG overrides it when set.
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -215,6 +230,8 @@ pub struct FileConfig {
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
     pub image_fs_sample_interval: Option<String>,
+    pub docker_log_max_size: Option<String>,
+    pub docker_log_max_file: Option<u32>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
     pub network_plugin: Option<String>,
@@ -269,6 +286,9 @@ pub struct Config {
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
     pub image_fs_sample_interval: Duration,
+    /// Docker's json-file `max-size` and `max-file` for app containers.
+    pub docker_log_max_size: String,
+    pub docker_log_max_file: u32,
     pub log_level: String,
     pub log_format: LogFormat,
     pub network_plugin: NetworkPlugin,
@@ -355,6 +375,19 @@ impl Config {
                 format!("{streaming:?} is not IP:port ({e})"),
             )
         })?;
+        let docker_log_max_size = pick(&cli.docker_log_max_size, file.docker_log_max_size)
+            .unwrap_or_else(|| DEFAULT_DOCKER_LOG_MAX_SIZE.to_string());
+        if !docker_size_ok(&docker_log_max_size) {
+            return Err(bad(
+                "docker-log-max-size",
+                format!("{docker_log_max_size:?} is not a size like 10m, 512k or 1g"),
+            ));
+        }
+        let docker_log_max_file = pick(&cli.docker_log_max_file, file.docker_log_max_file)
+            .unwrap_or(DEFAULT_DOCKER_LOG_MAX_FILE);
+        if docker_log_max_file == 0 {
+            return Err(bad("docker-log-max-file", "must be at least 1"));
+        }
         let metrics_bind_addr = pick(&cli.metrics_bind_addr, file.metrics_bind_addr)
             .map(|a| metrics_addr(&a))
             .transpose()?;
@@ -455,6 +488,8 @@ impl Config {
                 pick(&cli.image_fs_sample_interval, file.image_fs_sample_interval),
                 "1m",
             )?,
+            docker_log_max_size,
+            docker_log_max_file,
             log_level,
             log_format: cli
                 .log_format
@@ -463,6 +498,17 @@ impl Config {
             compat_warnings: cli.compat.warnings(),
         })
     }
+}
+
+/// What Docker's json-file driver takes for `max-size`: a positive whole
+/// number with an optional k, m or g (either case, optional b).
+fn docker_size_ok(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let unitless = lower.strip_suffix('b').unwrap_or(&lower);
+    let digits = unitless.strip_suffix(['k', 'm', 'g']).unwrap_or(unitless);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -565,6 +611,25 @@ mod tests {
     }
 
     #[test]
+    fn docker_log_buffer_settings() {
+        let c = Config::default();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("10m", 5)
+        );
+        let file: FileConfig =
+            toml::from_str("docker_log_max_size = \"100k\"\ndocker_log_max_file = 2").unwrap();
+        let c = Config::resolve(&cli(&["--docker-log-max-size", "1G"]), file).unwrap();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("1G", 2)
+        );
+        for ok in ["1", "512k", "10m", "10mb", "2g"] {
+            assert!(docker_size_ok(ok), "{ok}");
+        }
+    }
+
+    #[test]
     fn cri_dockerd_root_directory_alias() {
         let c = Config::load(&cli(&["--cri-dockerd-root-directory", "/tmp/x"])).unwrap();
         assert_eq!(c.root_directory, PathBuf::from("/tmp/x"));
@@ -610,6 +675,10 @@ mod tests {
             (&["--cni-bin-dir", ","], "cni-bin-dir"),
             (&["--cni-cache-dir", "cache"], "cni-cache-dir"),
             (&["--cni-plugin-timeout", "0s"], "cni-plugin-timeout"),
+            (&["--docker-log-max-size", "ten"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "0m"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "1x"], "docker-log-max-size"),
+            (&["--docker-log-max-file", "0"], "docker-log-max-file"),
         ];
         for (args, setting) in cases {
             let err = Config::load(&cli(args)).unwrap_err();

@@ -14,6 +14,7 @@ pub mod config;
 pub mod docker;
 pub mod error;
 pub mod logging;
+pub mod logs;
 pub mod mapping;
 pub mod metrics;
 pub mod runtime;

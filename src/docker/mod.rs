@@ -13,6 +13,7 @@ pub mod containers;
 mod error;
 pub mod exec;
 pub mod images;
+pub mod logs;
 pub mod system;
 
 use std::future::Future;

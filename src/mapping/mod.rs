@@ -8,6 +8,7 @@ pub mod image;
 pub mod image_ref;
 pub mod info;
 pub mod labels;
+pub mod logs;
 pub mod sandbox;
 pub mod security;
 pub mod time;

@@ -11,6 +11,7 @@ mod fs_usage;
 pub mod host;
 mod images;
 mod info;
+mod logs;
 pub mod pause_image;
 mod port_forward;
 mod sandbox;
@@ -80,6 +81,8 @@ pub struct Runtime {
     detached: work::WorkTracker,
     /// CNI pod networking; `None` under `--network-plugin docker`.
     cni: Option<Arc<crate::cni::Cni>>,
+    /// The CRI log file writers of running containers.
+    logs: crate::logs::LogManager,
 }
 
 impl Runtime {
@@ -101,6 +104,10 @@ impl Runtime {
                 .with_metrics(metrics.clone()),
         );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
+        let logs = crate::logs::LogManager::new(
+            Arc::new(docker.clone()),
+            config.root_directory.join("logs"),
+        );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             docker,
@@ -129,6 +136,7 @@ impl Runtime {
                 }))
             }),
             config,
+            logs,
         })
     }
 

@@ -321,9 +321,15 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn reopen_container_log(
         &self,
-        _request: Request<api::ReopenContainerLogRequest>,
+        request: Request<api::ReopenContainerLogRequest>,
     ) -> Result<Response<api::ReopenContainerLogResponse>, Status> {
-        Err(not_implemented("ReopenContainerLog"))
+        let id = request.get_ref().container_id.clone();
+        let span = info_span!("ReopenContainerLog", container = %id);
+        handle("ReopenContainerLog", span, request.metadata(), async {
+            self.runtime.reopen_container_log(&id).await?;
+            Ok(api::ReopenContainerLogResponse {})
+        })
+        .await
     }
 
     async fn exec_sync(

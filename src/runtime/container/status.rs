@@ -14,6 +14,10 @@ impl Runtime {
         verbose: bool,
     ) -> Result<(api::ContainerStatus, HashMap<String, String>)> {
         let inspect = self.inspect_managed_container(id).await?;
+        if let Some(id) = inspect.id.as_deref().filter(|_| exited(&inspect)) {
+            // Its last lines reach the log file before EXITED is reported.
+            self.drain_container_log(id).await;
+        }
         let pid = inspect
             .state
             .as_ref()
@@ -46,6 +50,14 @@ impl Runtime {
         }
         Ok((status, info))
     }
+}
+
+fn exited(c: &bollard::models::ContainerInspectResponse) -> bool {
+    use bollard::models::ContainerStateStatusEnum as S;
+    matches!(
+        c.state.as_ref().and_then(|s| s.status),
+        Some(S::EXITED | S::DEAD)
+    )
 }
 
 fn status_label(c: &bollard::models::ContainerInspectResponse, key: &str) -> Option<String> {

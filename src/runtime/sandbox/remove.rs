@@ -30,6 +30,11 @@ impl Runtime {
         for r in join_all(containers.iter().map(|c| self.docker().remove_container(c))).await {
             r.map_err(|e| e.context("removing a container of the pod"))?;
         }
+        // Their log files stay for kubelet, which removes the pod's log
+        // directory; docker-cri's state for them goes.
+        for c in &containers {
+            self.forget_container_log(c, None).await;
+        }
         self.docker()
             .remove_container(&id)
             .await
