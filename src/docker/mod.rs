@@ -172,6 +172,12 @@ impl DockerClient {
         self
     }
 
+    /// Where this client records its calls; shared with the rest of the
+    /// process's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
     pub fn call_timeout(&self) -> Duration {
         self.shared.call_timeout
     }

@@ -39,6 +39,7 @@ type Writers = Arc<Mutex<HashMap<String, Handle>>>;
 /// The writers of all containers, by container ID.
 pub struct LogManager {
     source: Arc<dyn LogSource>,
+    metrics: Arc<crate::metrics::Metrics>,
     state: StateDir,
     writers: Writers,
     next_generation: std::sync::atomic::AtomicU64,
@@ -57,9 +58,14 @@ pub struct Found {
 
 impl LogManager {
     /// `state_dir` holds the saved resume positions (`<root>/logs`).
-    pub fn new(source: Arc<dyn LogSource>, state_dir: PathBuf) -> Self {
+    pub fn new(
+        source: Arc<dyn LogSource>,
+        state_dir: PathBuf,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         LogManager {
             source,
+            metrics,
             state: StateDir::new(state_dir),
             writers: Default::default(),
             next_generation: Default::default(),
@@ -103,6 +109,7 @@ impl LogManager {
             id: id.to_string(),
             path: path.to_path_buf(),
             source: self.source.clone(),
+            metrics: self.metrics.clone(),
             state: self.state.clone(),
             file: Some(file),
             saved: saved.position,

@@ -113,7 +113,7 @@ impl LogSource for FakeDocker {
 }
 
 fn manager(docker: &Arc<FakeDocker>, root: &Path) -> LogManager {
-    LogManager::new(docker.clone(), root.join("state"))
+    LogManager::new(docker.clone(), root.join("state"), Default::default())
 }
 
 /// The file's lines without their timestamps; a long content as

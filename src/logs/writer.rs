@@ -35,6 +35,7 @@ pub struct Writer {
     pub id: String,
     pub path: PathBuf,
     pub source: Arc<dyn LogSource>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub state: StateDir,
     pub file: Option<File>,
     /// Where the log stood at the last reopen (or in the saved state).
@@ -50,6 +51,8 @@ enum Outcome {
 
 impl Writer {
     pub async fn run(mut self) {
+        let metrics = self.metrics.clone();
+        let _counted = metrics.log_writer();
         let mut retry = RETRY_FIRST;
         let mut warned = false;
         let mut last_pass = false;
@@ -100,6 +103,8 @@ impl Writer {
     async fn copy(&mut self, mut skip: Skip) -> Outcome {
         let mut stream = self.source.logs(&self.id, skip.since());
         let mut buf = Vec::with_capacity(64 * 1024);
+        // Docker's timestamp (ns) on the newest line gathered, for the lag.
+        let mut newest = 0i64;
         loop {
             tokio::select! {
                 biased;
@@ -109,7 +114,7 @@ impl Writer {
                     match item {
                         None => end = Some(Outcome::Ended),
                         Some(Err(e)) => end = Some(Outcome::Failed(e)),
-                        Some(Ok(msg)) => add(&mut buf, &msg, &mut skip),
+                        Some(Ok(msg)) => add(&mut buf, &msg, &mut skip, &mut newest),
                     }
                     // Docker sends (and flushes) each line on its own, and
                     // hyper hands the body over a chunk at a time: gather
@@ -117,13 +122,13 @@ impl Writer {
                     let deadline = tokio::time::Instant::now() + BATCH_PAUSE;
                     while end.is_none() && buf.len() < BATCH_BYTES {
                         match tokio::time::timeout_at(deadline, stream.next()).await {
-                            Ok(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip),
+                            Ok(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip, &mut newest),
                             Ok(Some(Err(e))) => end = Some(Outcome::Failed(e)),
                             Ok(None) => end = Some(Outcome::Ended),
                             Err(_) => break,
                         }
                     }
-                    self.write(&buf);
+                    self.write(&buf, newest);
                     buf.clear();
                     if let Some(end) = end {
                         return end;
@@ -135,10 +140,18 @@ impl Writer {
 
     /// A page-cache append, done in place: a hop to the blocking pool per
     /// batch would cost more than the write.
-    fn write(&mut self, buf: &[u8]) {
+    fn write(&mut self, buf: &[u8], newest_nanos: i64) {
         if buf.is_empty() {
             return;
         }
+        let lag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|now| {
+                let newest = u64::try_from(newest_nanos).ok()?;
+                now.checked_sub(Duration::from_nanos(newest))
+            });
+        self.metrics.record_log_write(buf.len(), lag);
         let Some(file) = self.file.as_mut() else {
             return;
         };
@@ -224,7 +237,8 @@ impl Writer {
     }
 }
 
-fn add(buf: &mut Vec<u8>, msg: &LogMessage, skip: &mut Skip) {
+fn add(buf: &mut Vec<u8>, msg: &LogMessage, skip: &mut Skip, newest: &mut i64) {
+    *newest = (*newest).max(msg.nanos);
     encode(buf, &msg.timestamp, msg.stream, &msg.content, || {
         skip.keep(msg.nanos)
     });

@@ -107,6 +107,7 @@ impl Runtime {
         let logs = crate::logs::LogManager::new(
             Arc::new(docker.clone()),
             config.root_directory.join("logs"),
+            metrics.clone(),
         );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),

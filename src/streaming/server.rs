@@ -263,6 +263,7 @@ impl Session {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let _counted = state.docker.metrics().streaming_session();
         match self {
             Session::RemoteCommand(protocol, opts, target) => {
                 let (streams, driver) =
