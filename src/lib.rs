@@ -15,5 +15,6 @@ pub mod logging;
 pub mod mapping;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 
 pub use error::{Error, Result};

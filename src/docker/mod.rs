@@ -5,6 +5,7 @@ pub mod containers;
 mod error;
 pub mod images;
 pub mod system;
+pub mod view;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -10,4 +10,5 @@ pub mod info;
 pub mod labels;
 pub mod sandbox;
 pub mod security;
+pub mod stats;
 pub mod time;

@@ -9,6 +9,7 @@ mod images;
 mod info;
 pub mod pause_image;
 mod sandbox;
+mod stats;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use checkpoint::CheckpointStore;
 use host::KeyedLocks;
 
 pub use fs_usage::FsUsageSampler;
+pub use stats::StatsCollector;
 
 /// A Docker container docker-cri manages (a sandbox or an app container),
 /// as much as the RPCs need to know to act on it.
@@ -59,6 +61,8 @@ pub struct Runtime {
     selinux_enabled: bool,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Stats and metrics, read from the kernel.
+    stats: StatsCollector<Arc<DockerClient>>,
 }
 
 impl Runtime {
@@ -79,6 +83,12 @@ impl Runtime {
             config.runtime_request_timeout,
         ));
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
+        let stats = StatsCollector::new(
+            docker.clone(),
+            crate::cgroups::Cgroups::host(),
+            std::path::PathBuf::from("/sys"),
+            crate::stats::layer::Budget::default(),
+        );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             config,
@@ -94,6 +104,7 @@ impl Runtime {
             cgroups: crate::cgroups::Cgroups::host(),
             selinux_enabled: host::selinux_enabled(),
             oom_update_noted: Default::default(),
+            stats,
         })
     }
 
@@ -213,5 +224,9 @@ impl Runtime {
 
     pub fn docker(&self) -> &DockerClient {
         &self.docker
+    }
+
+    pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
+        &self.stats
     }
 }
