@@ -30,6 +30,16 @@ impl Pod {
 
     /// A pod under a RuntimeClass handler ("" for the default).
     pub async fn with_handler(server: &Server, image: TestImage, handler: &str) -> Pod {
+        Self::with_linux(server, image, handler, None).await
+    }
+
+    /// A pod with Linux settings (a cgroup parent, namespaces).
+    pub async fn with_linux(
+        server: &Server,
+        image: TestImage,
+        handler: &str,
+        linux: Option<api::LinuxPodSandboxConfig>,
+    ) -> Pod {
         let mut rt = server.runtime().await;
         let uid = unique("uid");
         let logs = tempfile::tempdir().unwrap();
@@ -41,6 +51,7 @@ impl Pod {
                 attempt: 0,
             }),
             log_directory: logs.path().display().to_string(),
+            linux,
             ..Default::default()
         };
         let id = rt
