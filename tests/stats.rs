@@ -92,7 +92,10 @@ async fn a_busy_container_uses_about_a_core() {
     let (a, b) = (first.cpu.unwrap(), second.cpu.unwrap());
     let used = v(&b.usage_core_nano_seconds) - v(&a.usage_core_nano_seconds);
     assert!(b.timestamp > a.timestamp);
-    assert!(used > 500_000_000, "over 2 s a spinning shell used {used} ns");
+    assert!(
+        used > 500_000_000,
+        "over 2 s a spinning shell used {used} ns"
+    );
     // One core is 1e9; a loaded 2-core box still gives a spinner a good
     // share of one.
     let rate = v(&b.usage_nano_cores);
@@ -188,7 +191,14 @@ async fn list_filters_and_stopped_containers() {
         .find(|s| s.attributes.as_ref().unwrap().id == b)
         .unwrap();
     assert_eq!(
-        exited.attributes.as_ref().unwrap().metadata.as_ref().unwrap().name,
+        exited
+            .attributes
+            .as_ref()
+            .unwrap()
+            .metadata
+            .as_ref()
+            .unwrap()
+            .name,
         "short"
     );
     assert!(exited.cpu.is_none() && exited.memory.is_none());
@@ -249,7 +259,7 @@ async fn list_filters_and_stopped_containers() {
 /// A pod under its own cgroup parent (as kubelet runs them), removed with
 /// its cgroup directories at the end.
 struct ParentedPod {
-    pod: Pod,
+    pod: Option<Pod>,
     parent: String,
 }
 
@@ -260,23 +270,31 @@ impl ParentedPod {
             cgroup_parent: parent.clone(),
             ..Default::default()
         };
-        let pod =
-            Pod::with_linux(server, TestImage::busybox(None).await, "", Some(linux)).await;
-        ParentedPod { pod, parent }
+        let pod = Pod::with_linux(server, TestImage::busybox(None).await, "", Some(linux)).await;
+        ParentedPod {
+            pod: Some(pod),
+            parent,
+        }
+    }
+
+    fn pod(&mut self) -> &mut Pod {
+        self.pod.as_mut().expect("pod until drop")
     }
 }
 
 impl Drop for ParentedPod {
     fn drop(&mut self) {
-        // The containers go with the pod's cleanup; the empty cgroup
-        // directories Docker made for the parent are left to remove.
-        let parent = self.parent.clone();
-        let _ = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
-            for dir in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-                let _ = std::fs::remove_dir(dir.path().join(parent.trim_start_matches('/')));
-            }
-        });
+        // Removes the pod's containers, then the cgroup directories Docker
+        // made for the parent (empty by then).
+        drop(self.pod.take());
+        let rel = self.parent.trim_start_matches('/');
+        for dir in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(dir.path().join(rel));
+        }
     }
 }
 
@@ -284,7 +302,7 @@ impl Drop for ParentedPod {
 async fn pod_stats_sum_their_containers_and_count_network_traffic() {
     let server = Server::start(&[]).await;
     let mut p = ParentedPod::new(&server).await;
-    let pod = &mut p.pod;
+    let pod = p.pod();
     let burn = run(pod, "burn", "while :; do :; done").await;
     let idle = run(pod, "idle", "sleep 3600").await;
     let mut rt = server.runtime().await;
@@ -322,7 +340,10 @@ async fn pod_stats_sum_their_containers_and_count_network_traffic() {
         .map(|c| v(&c.cpu.as_ref().unwrap().usage_core_nano_seconds))
         .sum();
     assert!(pod_cpu >= sum, "pod {pod_cpu} < containers {sum}");
-    assert!(pod_cpu < sum + sum / 2 + 1_000_000_000, "pod {pod_cpu}, containers {sum}");
+    assert!(
+        pod_cpu < sum + sum / 2 + 1_000_000_000,
+        "pod {pod_cpu}, containers {sum}"
+    );
     let rate = v(&linux.cpu.as_ref().unwrap().usage_nano_cores);
     assert!(rate > 300_000_000, "pod usage_nano_cores {rate}");
     let pod_ws = v(&linux.memory.as_ref().unwrap().working_set_bytes);
@@ -331,7 +352,10 @@ async fn pod_stats_sum_their_containers_and_count_network_traffic() {
         .iter()
         .map(|c| v(&c.memory.as_ref().unwrap().working_set_bytes))
         .sum();
-    assert!(pod_ws >= ws_sum, "pod working set {pod_ws} < containers {ws_sum}");
+    assert!(
+        pod_ws >= ws_sum,
+        "pod working set {pod_ws} < containers {ws_sum}"
+    );
     // pause + three shells (+ ping while it runs)
     assert!(v(&linux.process.as_ref().unwrap().process_count) >= 4);
 
@@ -508,7 +532,10 @@ async fn metric_descriptors_and_values_agree_with_stats() {
         metric_ws.abs_diff(ws) < 4 * MIB,
         "metric {metric_ws} vs stats {ws}"
     );
-    assert_eq!(get("container_memory_working_set_bytes").label_values[0], id);
+    assert_eq!(
+        get("container_memory_working_set_bytes").label_values[0],
+        id
+    );
     assert!(v(&get("container_processes").value) >= 1);
     assert!(v(&get("container_file_descriptors").value) >= 3);
     let started = v(&get("container_start_time_seconds").value);
@@ -543,7 +570,11 @@ async fn verbose_status_shows_namespaces_and_cgroups() {
     let (ia, ib) = (info(a.clone()).await, info(b.clone()).await);
     let ns = |i: &serde_json::Value, n: &str| i["process"]["namespaces"][n]["inode"].as_u64();
     assert!(ns(&ia, "net").is_some());
-    assert_eq!(ns(&ia, "net"), ns(&ib, "net"), "the pod's network is shared");
+    assert_eq!(
+        ns(&ia, "net"),
+        ns(&ib, "net"),
+        "the pod's network is shared"
+    );
     assert_eq!(ns(&ia, "ipc"), ns(&ib, "ipc"), "and its IPC");
     assert_ne!(ns(&ia, "mnt"), ns(&ib, "mnt"), "each has its own mounts");
     let pid = ia["pid"].as_i64().unwrap();
@@ -566,5 +597,9 @@ async fn verbose_status_shows_namespaces_and_cgroups() {
         .unwrap()
         .into_inner();
     let si: serde_json::Value = serde_json::from_str(&sandbox.info["info"]).unwrap();
-    assert_eq!(ns(&si, "net"), ns(&ia, "net"), "the pause holds the pod's network");
+    assert_eq!(
+        ns(&si, "net"),
+        ns(&ia, "net"),
+        "the pause holds the pod's network"
+    );
 }

@@ -26,12 +26,17 @@ pub fn single(text: &str) -> Option<u64> {
 /// a huge page-aligned number; anything at or above 2^62 counts as none,
 /// as cAdvisor does.
 pub fn limit(text: &str) -> Option<u64> {
-    const UNLIMITED: u64 = 1 << 62;
     let t = text.trim();
     if t == "max" {
         return None;
     }
-    t.parse().ok().filter(|v| *v < UNLIMITED)
+    t.parse().ok().and_then(limited)
+}
+
+/// A v1 limit value, `None` when it means "no limit".
+pub fn limited(value: u64) -> Option<u64> {
+    const UNLIMITED: u64 = 1 << 62;
+    (value < UNLIMITED).then_some(value)
 }
 
 /// v2 `cpu.max`: `<quota|max> <period>`.

@@ -14,7 +14,11 @@ use crate::cgroups::{Placement, Version};
 /// families the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
+    /// A container's stats: CPU, memory, swap, pressure.
     Stats,
+    /// A pod's: the same and its process count.
+    Pod,
+    /// Everything the metrics families need.
     Metrics,
 }
 
@@ -111,7 +115,9 @@ fn read_v2(dir: &Path, depth: Depth) -> Reading {
             limit: limit(dir, "memory.swap.max"),
         });
     }
-    if let Some(current) = single(dir, "pids.current") {
+    if depth != Depth::Stats
+        && let Some(current) = single(dir, "pids.current")
+    {
         r.pids = Some(Pids {
             current,
             max: if full { limit(dir, "pids.max") } else { None },
@@ -181,7 +187,12 @@ fn read_v1(placement: &Placement, depth: Depth) -> Reading {
         r.memory = Some(Memory {
             usage,
             working_set: working_set(usage, get("total_inactive_file")),
-            limit: limit(dir, "memory.limit_in_bytes"),
+            // The limit in force (the tighter of the container's and its
+            // ancestors'), from the file already read; one read fewer.
+            limit: match get("hierarchical_memory_limit") {
+                Some(v) => parse::limited(v),
+                None => limit(dir, "memory.limit_in_bytes"),
+            },
             rss: get("total_rss"),
             cache: get("total_cache"),
             mapped_file: get("total_mapped_file"),
@@ -210,8 +221,8 @@ fn read_v1(placement: &Placement, depth: Depth) -> Reading {
         });
         // total_swap appears only with swap accounting (swapaccount=1).
         if let Some(usage) = get("total_swap") {
-            let mem_limit = limit(dir, "memory.limit_in_bytes");
-            let memsw_limit = limit(dir, "memory.memsw.limit_in_bytes");
+            let mem_limit = r.memory.as_ref().and_then(|m| m.limit);
+            let memsw_limit = get("hierarchical_memsw_limit").and_then(parse::limited);
             r.swap = Some(Swap {
                 usage,
                 limit: memsw_limit.map(|sw| sw.saturating_sub(mem_limit.unwrap_or(0))),
@@ -219,7 +230,9 @@ fn read_v1(placement: &Placement, depth: Depth) -> Reading {
         }
     }
     let pids = placement.controller("pids");
-    if let Some(current) = pids.and_then(|d| single(d, "pids.current")) {
+    if depth != Depth::Stats
+        && let Some(current) = pids.and_then(|d| single(d, "pids.current"))
+    {
         r.pids = Some(Pids {
             current,
             max: if full {

@@ -52,8 +52,10 @@ fn v2_systemd_container() {
     assert_eq!(m.psi.unwrap().full.unwrap().total_us, 500);
     let swap = r.swap.unwrap();
     assert_eq!((swap.usage, swap.available()), (3 * MIB, Some(13 * MIB)));
-    assert_eq!(r.pids.unwrap().current, 3);
+    assert_eq!(r.pids, None, "a container's stats need no process count");
     assert_eq!(r.io_psi.unwrap().some.total_us, 9000);
+    let pod_depth = read(&placement, Version::V2, Depth::Pod);
+    assert_eq!(pod_depth.pids.unwrap().current, 3);
     // The stats depth leaves the metrics-only files alone.
     assert_eq!(r.threads, None);
     assert!(r.io.is_empty());
@@ -94,7 +96,7 @@ fn v2_pod_cgroup_is_the_parent_of_the_sandbox() {
             .unwrap()
             .ends_with("kubepods-burstable-pod1234.slice")
     );
-    let r = read(&pod, Version::V2, Depth::Stats);
+    let r = read(&pod, Version::V2, Depth::Pod);
     assert_eq!(r.cpu.unwrap().usage_ns, 2_600_000_000);
     let m = r.memory.unwrap();
     assert_eq!(m.working_set, 84 * MIB);
@@ -174,7 +176,7 @@ fn v1_systemd_best_effort_container() {
             .unwrap()
             .ends_with("kubepods-besteffort-pod5678.slice/docker-c0ffee0000000000000000000000000000000000000000000000000000000000.scope")
     );
-    let r = read(&placement, Version::V1, Depth::Stats);
+    let r = read(&placement, Version::V1, Depth::Pod);
     assert_eq!(r.cpu.unwrap().usage_ns, 42);
     let m = r.memory.unwrap();
     assert_eq!(m.working_set, 4 * MIB);

@@ -8,6 +8,7 @@ use crate::docker::view::{ContainerView, Listed};
 use crate::error::Result;
 use crate::mapping::{labels, stats as map};
 use crate::stats::reader::Depth;
+use crate::stats::reading::Reading;
 
 impl<D: ContainerView> StatsCollector<D> {
     pub async fn container_stats(&self, id: &str) -> Result<api::ContainerStats> {
@@ -64,31 +65,45 @@ impl<D: ContainerView> StatsCollector<D> {
         let mut readings = self.read_all(placements, Depth::Stats).await.into_iter();
         let mut out = Vec::with_capacity(listed.len());
         for l in listed {
-            let mut stats = api::ContainerStats {
-                attributes: Some(container_attributes(l)),
-                ..Default::default()
+            let reading = if !l.running {
+                None
+            } else if known.contains_key(&l.id) {
+                readings.next()
+            } else {
+                // Docker no longer has it, or it stopped before we could
+                // find its process.
+                continue;
             };
-            if l.running {
-                if !known.contains_key(&l.id) {
-                    // Docker no longer has it, or it stopped before we
-                    // could find its process.
-                    continue;
-                }
-                let Some(r) = readings.next() else { continue };
-                if r.is_empty() {
-                    // Stopped since: find it afresh if it runs again.
-                    self.known().remove(&l.id);
-                } else {
-                    stats.cpu = map::cpu(&r, self.nano_cores(&l.id, &r));
-                    stats.memory = map::memory(&r);
-                    stats.swap = map::swap(&r);
-                    stats.io = map::io(&r);
-                    stats.writable_layer = self.layers.get(&l.id).map(|u| map::writable_layer(&u));
-                }
-            }
-            out.push(stats);
+            out.push(self.container_stats_from(l, reading));
         }
         out
+    }
+
+    /// One container's stats from its reading (`None`: not running).
+    pub(super) fn container_stats_from(
+        &self,
+        l: &Listed,
+        reading: Option<Reading>,
+    ) -> api::ContainerStats {
+        let mut stats = api::ContainerStats {
+            attributes: Some(container_attributes(l)),
+            ..Default::default()
+        };
+        match reading {
+            None => {}
+            Some(r) if r.is_empty() => {
+                // Stopped since: find it afresh if it runs again.
+                self.known().remove(&l.id);
+            }
+            Some(r) => {
+                stats.cpu = map::cpu(&r, self.nano_cores(&l.id, &r));
+                stats.memory = map::memory(&r);
+                stats.swap = map::swap(&r);
+                stats.io = map::io(&r);
+                stats.writable_layer = self.layers.get(&l.id).map(|u| map::writable_layer(&u));
+            }
+        }
+        stats
     }
 
     fn sandbox_ids(&self) -> Vec<String> {

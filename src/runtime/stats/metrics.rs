@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::mapping::labels;
 use crate::stats::metrics::{self, Builder, device_name, fs_capacity};
 use crate::stats::process;
-use crate::stats::reader::{self, Depth, now_ns};
+use crate::stats::reader::{Depth, now_ns};
 
 impl<D: ContainerView> StatsCollector<D> {
     pub fn metric_descriptors(&self) -> Vec<api::MetricDescriptor> {
@@ -23,50 +23,55 @@ impl<D: ContainerView> StatsCollector<D> {
             .filter(|l| super::kind(l) == labels::TYPE_SANDBOX && l.running)
             .collect();
         let pods = self.read_pods(&listed, &sandboxes, Depth::Metrics).await;
-        let containers: Vec<&Listed> = pods
+        // What the cgroup reading lacks, per container (in pod order): open
+        // file descriptors, the layer's filesystem size, device names.
+        let wanted: Vec<_> = pods
             .iter()
-            .flat_map(|p| p.containers.iter().copied())
+            .flat_map(|p| p.containers.iter())
+            .map(|(c, read)| {
+                let devices: Vec<(u64, u64)> = read
+                    .as_ref()
+                    .map(|(_, r)| r.io.iter().map(|d| (d.major, d.minor)).collect())
+                    .unwrap_or_default();
+                (
+                    read.as_ref().map(|(p, _)| p.clone()),
+                    self.layers.get(&c.id),
+                    devices,
+                )
+            })
             .collect();
-        let known = self.locate(&containers).await;
-        let placements: Vec<_> = containers
-            .iter()
-            .map(|c| known.get(&c.id).map(|k| k.placement.clone()))
-            .collect();
-        let (version, proc_root, sys_root) = (
-            self.cgroups.version(),
+        let (proc_root, sys_root) = (
             self.cgroups.proc_root().to_path_buf(),
             self.sys_root.clone(),
         );
-        let layers: Vec<_> = containers.iter().map(|c| self.layers.get(&c.id)).collect();
-        // Everything that touches files, in one blocking task.
-        let mut per_container = tokio::task::spawn_blocking(move || {
+        let mut extras = tokio::task::spawn_blocking(move || {
             let mut capacity = std::collections::HashMap::new();
-            placements
+            wanted
                 .into_iter()
-                .zip(layers)
-                .map(|(placement, layer)| {
-                    let placement = placement?;
-                    let r = reader::read(&placement, version, Depth::Metrics);
-                    if r.is_empty() {
-                        return None;
-                    }
-                    let fds = placement
-                        .unified
-                        .as_deref()
-                        .or_else(|| placement.controller("pids"))
-                        .or_else(|| placement.controller("cpuacct"))
-                        .map(|dir| process::file_descriptors(&proc_root, &process::pids_in(dir)));
+                .map(|(placement, layer, devices)| {
+                    let fds = placement.as_ref().and_then(|p| {
+                        let dir = p
+                            .unified
+                            .as_deref()
+                            .or_else(|| p.controller("pids"))
+                            .or_else(|| p.controller("cpuacct"))?;
+                        Some(process::file_descriptors(
+                            &proc_root,
+                            &process::pids_in(dir),
+                        ))
+                    });
                     let fs = layer.as_ref().and_then(|l| {
                         *capacity
                             .entry(l.mountpoint.clone())
                             .or_insert_with(|| fs_capacity(&l.mountpoint))
                     });
-                    let mut io_names = Vec::new();
-                    for d in &r.io {
-                        io_names
-                            .push(((d.major, d.minor), device_name(&sys_root, d.major, d.minor)));
-                    }
-                    Some((r, fds, layer, fs, io_names))
+                    let names: Vec<((u64, u64), String)> = devices
+                        .into_iter()
+                        .map(|(major, minor)| {
+                            ((major, minor), device_name(&sys_root, major, minor))
+                        })
+                        .collect();
+                    (fds, layer, fs, names)
                 })
                 .collect::<Vec<_>>()
         })
@@ -80,13 +85,17 @@ impl<D: ContainerView> StatsCollector<D> {
                 pod.network(interfaces);
             }
             let mut container_metrics = Vec::new();
-            for c in &p.containers {
-                let Some(Some((r, fds, layer, fs, io_names))) = per_container.next() else {
+            for (c, read) in &p.containers {
+                let Some((fds, layer, fs, io_names)) = extras.next() else {
                     continue;
                 };
+                let Some((_, r)) = read else { continue };
+                if r.is_empty() {
+                    continue;
+                }
                 let mut b = Builder::new(base(c), r.timestamp_ns);
-                b.cgroup(&r);
-                b.block_io(&r, |major, minor| {
+                b.cgroup(r);
+                b.block_io(r, |major, minor| {
                     io_names
                         .iter()
                         .find(|(k, _)| *k == (major, minor))

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{StatsCollector, kind, label_match, sandbox_attributes, unique};
 use crate::api;
+use crate::cgroups::Placement;
 use crate::docker::view::{ContainerView, Listed};
 use crate::error::Result;
 use crate::mapping::{labels, stats as map};
@@ -16,11 +17,12 @@ use crate::stats::reading::Reading;
 /// One running pod as read from the kernel.
 pub(super) struct PodReading<'a> {
     pub sandbox: &'a Listed,
-    /// The pod cgroup, or the sum of its containers' where the pod has none
-    /// of its own (no cgroup parent).
+    /// The pod cgroup, or the sum of its pause and containers where the
+    /// pod has no cgroup of its own (no cgroup parent).
     pub pod: Reading,
     pub interfaces: Option<Vec<crate::stats::parse::Interface>>,
-    pub containers: Vec<&'a Listed>,
+    /// Its running containers, each read once (`None`: not found).
+    pub containers: Vec<(&'a Listed, Option<(Placement, Reading)>)>,
 }
 
 impl<D: ContainerView> StatsCollector<D> {
@@ -66,33 +68,18 @@ impl<D: ContainerView> StatsCollector<D> {
         sandboxes: &[&Listed],
     ) -> Vec<api::PodSandboxStats> {
         let pods = self.read_pods(listed, sandboxes, Depth::Stats).await;
-        // All the pods' containers in one read.
-        let all: Vec<&Listed> = pods
-            .iter()
-            .flat_map(|p| p.containers.iter().copied())
-            .collect();
-        let mut by_id: HashMap<String, api::ContainerStats> = self
-            .stats_of(&all)
-            .await
-            .into_iter()
-            .map(|s| {
-                (
-                    s.attributes
-                        .as_ref()
-                        .map_or(String::new(), |a| a.id.clone()),
-                    s,
-                )
-            })
-            .collect();
         let mut out = Vec::with_capacity(pods.len());
         for p in pods {
-            let containers = p
-                .containers
-                .iter()
-                .filter_map(|c| by_id.remove(&c.id))
-                .collect();
             let r = &p.pod;
             let key = format!("pod:{}", p.sandbox.id);
+            let containers = p
+                .containers
+                .into_iter()
+                .filter_map(|(c, read)| {
+                    let (_, reading) = read?;
+                    Some(self.container_stats_from(c, Some(reading)))
+                })
+                .collect();
             out.push(api::PodSandboxStats {
                 attributes: Some(sandbox_attributes(p.sandbox)),
                 linux: Some(api::LinuxPodSandboxStats {
@@ -112,7 +99,8 @@ impl<D: ContainerView> StatsCollector<D> {
         out
     }
 
-    /// Reads the pods' cgroups and network counters. Sandboxes that are
+    /// Reads the pods' cgroups, their containers' and their network
+    /// counters, each file once, in one blocking task. Sandboxes that are
     /// not running, or that vanished meanwhile, are left out.
     pub(super) async fn read_pods<'a>(
         &self,
@@ -121,7 +109,6 @@ impl<D: ContainerView> StatsCollector<D> {
         depth: Depth,
     ) -> Vec<PodReading<'a>> {
         let running: Vec<&Listed> = sandboxes.iter().copied().filter(|s| s.running).collect();
-        let known = self.locate(&running).await;
         let mut by_pod: HashMap<&str, Vec<&Listed>> = HashMap::new();
         for c in listed {
             if kind(c) == labels::TYPE_CONTAINER
@@ -131,26 +118,21 @@ impl<D: ContainerView> StatsCollector<D> {
                 by_pod.entry(pod.as_str()).or_default().push(c);
             }
         }
+        let mut everyone: Vec<&Listed> = running.clone();
+        for s in &running {
+            everyone.extend(by_pod.get(s.id.as_str()).into_iter().flatten().copied());
+        }
+        let known = self.locate(&everyone).await;
         let mut pods = Vec::new();
         let mut jobs = Vec::new();
         for s in running {
             let Some(k) = known.get(&s.id) else { continue };
             let containers = by_pod.remove(s.id.as_str()).unwrap_or_default();
-            // Without a pod cgroup, the pod is its pause plus its containers.
-            let parts = match &k.pod {
-                Some(pod) => vec![pod.clone()],
-                None => {
-                    let inner = self.locate(&containers).await;
-                    std::iter::once(k.placement.clone())
-                        .chain(
-                            containers
-                                .iter()
-                                .filter_map(|c| inner.get(&c.id).map(|k| k.placement.clone())),
-                        )
-                        .collect()
-                }
-            };
-            jobs.push((k.placement.clone(), parts));
+            let placements: Vec<Option<Placement>> = containers
+                .iter()
+                .map(|c| known.get(&c.id).map(|k| k.placement.clone()))
+                .collect();
+            jobs.push((k.placement.clone(), k.pod.clone(), placements));
             pods.push((s, containers));
         }
         let (version, proc_root) = (
@@ -159,18 +141,39 @@ impl<D: ContainerView> StatsCollector<D> {
         );
         let read = tokio::task::spawn_blocking(move || {
             jobs.into_iter()
-                .map(|(pause, parts)| {
-                    let readings: Vec<Reading> = parts
-                        .iter()
-                        .map(|p| reader::read(p, version, depth))
+                .map(|(pause, pod, placements)| {
+                    // Process counts are the pod's; its containers need them
+                    // only when they make up the pod's figures.
+                    let pod_depth = match depth {
+                        Depth::Metrics => Depth::Metrics,
+                        _ => Depth::Pod,
+                    };
+                    let container_depth = match (depth, &pod) {
+                        (Depth::Metrics, _) => Depth::Metrics,
+                        (_, Some(_)) => Depth::Stats,
+                        (_, None) => Depth::Pod,
+                    };
+                    let containers: Vec<Option<(Placement, Reading)>> = placements
+                        .into_iter()
+                        .map(|p| {
+                            let p = p?;
+                            let r = reader::read(&p, version, container_depth);
+                            Some((p, r))
+                        })
                         .collect();
-                    let pod = match readings.len() {
-                        1 => readings.into_iter().next().unwrap_or_default(),
-                        _ => Reading::sum(&readings),
+                    let pod = match pod {
+                        Some(pod) => reader::read(&pod, version, pod_depth),
+                        None => {
+                            let pause = reader::read(&pause, version, pod_depth);
+                            Reading::sum(
+                                std::iter::once(&pause)
+                                    .chain(containers.iter().flatten().map(|(_, r)| r)),
+                            )
+                        }
                     };
                     let interfaces = reader::first_pid(&pause, version)
                         .and_then(|pid| process::interfaces(&proc_root, pid));
-                    (pod, interfaces)
+                    (pod, interfaces, containers)
                 })
                 .collect::<Vec<_>>()
         })
@@ -178,12 +181,12 @@ impl<D: ContainerView> StatsCollector<D> {
         .unwrap_or_default();
         pods.into_iter()
             .zip(read)
-            .filter(|(_, (pod, _))| !pod.is_empty())
-            .map(|((sandbox, containers), (pod, interfaces))| PodReading {
+            .filter(|(_, (pod, _, _))| !pod.is_empty())
+            .map(|((sandbox, listed), (pod, interfaces, read))| PodReading {
                 sandbox,
                 pod,
                 interfaces,
-                containers,
+                containers: listed.into_iter().zip(read).collect(),
             })
             .collect()
     }
