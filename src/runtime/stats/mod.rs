@@ -115,7 +115,8 @@ impl<D: ContainerView> StatsCollector<D> {
             Ok(p) if !p.is_empty() => p,
             _ => return None,
         };
-        if let Some(upper) = &details.upper_dir {
+        // A pause container writes nothing worth walking for.
+        if let Some(upper) = details.upper_dir.as_ref().filter(|_| !is_sandbox) {
             self.layers.register(id, upper);
         }
         let pod = (is_sandbox && !details.cgroup_parent.is_empty()).then(|| placement.parent());
