@@ -1,6 +1,6 @@
 //! Latency and throughput of the calls kubelet makes every second or so
 //! (ListPodSandbox, ListContainers, PodSandboxStatus, ContainerStatus,
-//! ImageFsInfo) against a docker-cri server with N pods.
+//! ImageFsInfo, Status, Version, a /metrics scrape) against a docker-cri server with N pods.
 //!
 //!     cargo run --release --example list_bench -- [PODS] [ITERATIONS]
 //!
@@ -23,9 +23,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iterations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
 
     let dir = tempfile::tempdir()?;
+    // A free loopback port for /metrics.
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let socket = dir.path().join("cri.sock");
     let config = Arc::new(Config {
-        socket_path: socket.clone(),
+        listen: docker_cri::config::Listen::Unix(socket.clone()),
+        metrics_bind_addr: Some(metrics_addr),
         root_directory: dir.path().join("root"),
         ..Config::default()
     });
@@ -147,6 +150,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ImageFsInfo",
         images.image_fs_info(api::ImageFsInfoRequest {}).await?
     );
+    measure!(
+        "Status",
+        rt.status(api::StatusRequest { verbose: false }).await?
+    );
+    measure!("Version", rt.version(api::VersionRequest::default()).await?);
+    // A Prometheus scrape after all the calls above (its cost does not grow
+    // with pods: the series are per method and per Docker call).
+    measure!("GET /metrics", scrape(metrics_addr)?);
 
     println!("\ncleaning up...");
     for sandbox in &sandboxes {
@@ -158,6 +169,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(())
+}
+
+/// One plain HTTP/1.1 scrape; returns the body length.
+fn scrape(addr: std::net::SocketAddr) -> std::io::Result<usize> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body)?;
+    Ok(body.len())
 }
 
 fn report(name: &str, samples: &mut [Duration], total: Duration) {

@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("cri.sock");
     let config = Arc::new(Config {
-        socket_path: socket.clone(),
+        listen: docker_cri::config::Listen::Unix(socket.clone()),
         root_directory: dir.path().join("root"),
         ..Config::default()
     });

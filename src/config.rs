@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub streaming_bind_addr: Option<String>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; a
+    /// bare port means loopback).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub metrics_bind_addr: Option<String>,
+
     /// Timeout of each non-streaming Docker call, Go duration syntax (2m, 30s).
     #[arg(long, global = true, value_name = "DURATION")]
     pub runtime_request_timeout: Option<String>,
@@ -93,8 +98,70 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// cri-dockerd compatibility: accepted so its unit files start
+    /// docker-cri; see `Config::compat_warnings` for what acts.
+    #[command(flatten)]
+    pub compat: CompatFlags,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// cri-dockerd's flags that docker-cri takes without (yet) acting on all of
+/// them, so an operator's existing unit file or drop-in keeps working.
+#[derive(Debug, Default, clap::Args)]
+pub struct CompatFlags {
+    /// cri-dockerd's pod network plugin: empty or `docker` for Docker's own
+    /// networking (`--sandbox-network`); `cni` is not implemented yet.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub network_plugin: Option<String>,
+    #[arg(long, global = true, value_name = "MTU", hide = true)]
+    pub network_plugin_mtu: Option<String>,
+    #[arg(long, global = true, value_name = "DIR", hide = true)]
+    pub cni_bin_dir: Option<String>,
+    #[arg(long, global = true, value_name = "DIR", hide = true)]
+    pub cni_conf_dir: Option<String>,
+    #[arg(long, global = true, value_name = "DIR", hide = true)]
+    pub cni_cache_dir: Option<String>,
+    #[arg(long, global = true, value_name = "MODE", hide = true)]
+    pub hairpin_mode: Option<String>,
+    #[arg(long, global = true, value_name = "CIDR", hide = true)]
+    pub pod_cidr: Option<String>,
+    #[arg(long, global = true, value_name = "BOOL", hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub ipv6_dual_stack: Option<String>,
+    #[arg(long, global = true, value_name = "CGROUP", hide = true)]
+    pub runtime_cgroups: Option<String>,
+}
+
+impl CompatFlags {
+    /// One line for each accepted flag that does not act (yet).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.network_plugin.as_deref() {
+            None | Some("") | Some("docker") => {}
+            Some(other) => out.push(format!(
+                "--network-plugin={other} is not implemented yet: pods use Docker networking \
+                 (--sandbox-network)"
+            )),
+        }
+        for (flag, given) in [
+            ("network-plugin-mtu", &self.network_plugin_mtu),
+            ("cni-bin-dir", &self.cni_bin_dir),
+            ("cni-conf-dir", &self.cni_conf_dir),
+            ("cni-cache-dir", &self.cni_cache_dir),
+            ("hairpin-mode", &self.hairpin_mode),
+            ("pod-cidr", &self.pod_cidr),
+            ("ipv6-dual-stack", &self.ipv6_dual_stack),
+            ("runtime-cgroups", &self.runtime_cgroups),
+        ] {
+            if given.is_some() {
+                out.push(format!(
+                    "--{flag} is accepted for cri-dockerd compatibility and has no effect yet"
+                ));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +173,19 @@ pub enum Command {
         /// Tag to give the image instead of --pod-infra-container-image.
         #[arg(long)]
         tag: Option<String>,
+        /// Do nothing when Docker already has the image.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Check this host for running pods through docker-cri; exits non-zero
+    /// when something would stop pods from running.
+    Check {
+        /// The --cgroup-driver kubelet will be given (systemd or cgroupfs).
+        #[arg(long)]
+        cgroup_driver: Option<String>,
+        /// Where kubelet writes pod logs.
+        #[arg(long, default_value = "/var/log/pods")]
+        pod_log_directory: PathBuf,
     },
 }
 
@@ -121,6 +201,7 @@ pub struct FileConfig {
     pub root_directory: Option<PathBuf>,
     pub sandbox_network: Option<String>,
     pub streaming_bind_addr: Option<String>,
+    pub metrics_bind_addr: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
@@ -129,22 +210,46 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
 }
 
+/// Where the CRI server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A socket docker-cri creates (`unix:///path`).
+    Unix(PathBuf),
+    /// The socket systemd passes by socket activation (`fd://`, or
+    /// `fd://<name>` for a `FileDescriptorName=`).
+    Systemd { name: Option<String> },
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Unix(p) => write!(f, "unix://{}", p.display()),
+            Listen::Systemd { name } => write!(f, "fd://{}", name.as_deref().unwrap_or("")),
+        }
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub socket_path: PathBuf,
+    pub listen: Listen,
     pub socket_group: Option<String>,
     pub docker_socket: PathBuf,
     pub pause_image: String,
     pub root_directory: PathBuf,
     pub sandbox_network: String,
     pub streaming_bind_addr: SocketAddr,
+    /// Where `/metrics` is served; `None`: not at all.
+    pub metrics_bind_addr: Option<SocketAddr>,
     pub runtime_request_timeout: Duration,
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
     pub image_fs_sample_interval: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Accepted cri-dockerd flags that do not act, one line each, logged
+    /// once at startup.
+    pub compat_warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +325,9 @@ impl Config {
                 format!("{streaming:?} is not IP:port ({e})"),
             )
         })?;
+        let metrics_bind_addr = pick(&cli.metrics_bind_addr, file.metrics_bind_addr)
+            .map(|a| metrics_addr(&a))
+            .transpose()?;
         let log_level = pick(&cli.log_level, file.log_level).unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(bad(
@@ -228,13 +336,14 @@ impl Config {
             ));
         }
         Ok(Config {
-            socket_path: unix_path("container-runtime-endpoint", &endpoint)?,
+            listen: listen_endpoint(&endpoint)?,
             socket_group: pick(&cli.socket_group, file.socket_group),
             docker_socket: unix_path("docker-endpoint", &docker)?,
             pause_image,
             root_directory,
             sandbox_network,
             streaming_bind_addr,
+            metrics_bind_addr,
             runtime_request_timeout: duration(
                 "runtime-request-timeout",
                 pick(&cli.runtime_request_timeout, file.runtime_request_timeout),
@@ -263,6 +372,7 @@ impl Config {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            compat_warnings: cli.compat.warnings(),
         })
     }
 }
@@ -288,6 +398,37 @@ fn duration(
         return Err(bad(setting, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// `IP:port`, or a bare port (`9090`, `:9090`) on loopback: metrics are
+/// not for the whole network unless the operator says so.
+fn metrics_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|e| {
+        bad(
+            "metrics-bind-addr",
+            format!("{text:?} is not IP:port or a port ({e})"),
+        )
+    })
+}
+
+/// The CRI endpoint: a UNIX socket path, or systemd's socket (`fd://`).
+fn listen_endpoint(endpoint: &str) -> Result<Listen, ConfigError> {
+    if let Some(name) = endpoint.strip_prefix("fd://") {
+        if name.contains('/') || name.contains(':') {
+            return Err(bad(
+                "container-runtime-endpoint",
+                format!("{endpoint:?}: fd:// takes an optional socket name"),
+            ));
+        }
+        return Ok(Listen::Systemd {
+            name: (!name.is_empty()).then(|| name.to_string()),
+        });
+    }
+    unix_path("container-runtime-endpoint", endpoint).map(Listen::Unix)
 }
 
 /// Only UNIX sockets: both kubelet and Docker are local.
@@ -321,7 +462,10 @@ mod tests {
     #[test]
     fn defaults_match_cri_dockerd_conventions() {
         let c = Config::default();
-        assert_eq!(c.socket_path, PathBuf::from("/run/docker-cri.sock"));
+        assert_eq!(
+            c.listen,
+            Listen::Unix(PathBuf::from("/run/docker-cri.sock"))
+        );
         assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
         assert_eq!(c.pause_image, DEFAULT_PAUSE_IMAGE);
         assert_eq!(c.runtime_request_timeout, Duration::from_secs(120));
@@ -386,5 +530,54 @@ mod tests {
         let text = include_str!("../config/docker-cri.toml");
         let file: FileConfig = toml::from_str(text).unwrap();
         Config::resolve(&cli(&[]), file).unwrap();
+    }
+
+    #[test]
+    fn metrics_address_defaults_to_loopback() {
+        assert_eq!(Config::default().metrics_bind_addr, None);
+        for (given, want) in [
+            ("9090", "127.0.0.1:9090"),
+            (":9090", "127.0.0.1:9090"),
+            ("0.0.0.0:9100", "0.0.0.0:9100"),
+            ("[::1]:9100", "[::1]:9100"),
+        ] {
+            let c = Config::resolve(&cli(&["--metrics-bind-addr", given]), FileConfig::default())
+                .unwrap();
+            assert_eq!(c.metrics_bind_addr.unwrap().to_string(), want, "{given}");
+        }
+        let err = Config::resolve(
+            &cli(&["--metrics-bind-addr", "lots"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "metrics-bind-addr");
+    }
+
+    #[test]
+    fn systemd_endpoints() {
+        let c = Config::resolve(
+            &cli(&["--container-runtime-endpoint", "fd://"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.listen, Listen::Systemd { name: None });
+        let c = Config::resolve(
+            &cli(&["--container-runtime-endpoint", "fd://cri"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.listen,
+            Listen::Systemd {
+                name: Some("cri".into())
+            }
+        );
+        assert!(
+            Config::resolve(
+                &cli(&["--container-runtime-endpoint", "fd://a/b"]),
+                FileConfig::default()
+            )
+            .is_err()
+        );
     }
 }

@@ -26,6 +26,10 @@ pub enum Error {
     /// The Docker daemon could not be reached at all.
     #[error("docker daemon unavailable: {0}")]
     DockerUnavailable(String),
+    /// A registry (not Docker) could not be reached: refused, no such host,
+    /// timed out. Worth retrying later, so Unavailable.
+    #[error("registry unreachable: {0}")]
+    RegistryUnavailable(String),
     /// The Docker daemon speaks an API older than we support.
     #[error("{0}")]
     DockerTooOld(String),
@@ -67,6 +71,7 @@ impl Error {
             Error::Unimplemented(m) => Error::Unimplemented(format!("{what}: {m}")),
             Error::Unauthenticated(m) => Error::Unauthenticated(format!("{what}: {m}")),
             Error::DockerUnavailable(m) => Error::DockerUnavailable(format!("{what}: {m}")),
+            Error::RegistryUnavailable(m) => Error::RegistryUnavailable(format!("{what}: {m}")),
             Error::DockerTooOld(m) => Error::DockerTooOld(format!("{what}: {m}")),
             Error::DeadlineExceeded { what: w, after } => Error::DeadlineExceeded {
                 what: format!("{what}: {w}"),

@@ -25,7 +25,9 @@ async fn a_failed_start_is_exited_and_never_restarted() {
     config.command = vec!["/no/such/executable".into()];
     let id = pod.create(&config).await.unwrap();
     let err = pod.start(&id).await.unwrap_err();
-    assert_ne!(err.code(), Code::Ok);
+    // Docker answers a missing executable with HTTP 400, naming it.
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("/no/such/executable"), "{err:?}");
 
     let s = pod.status(&id).await.unwrap();
     assert_eq!(

@@ -220,13 +220,25 @@ async fn docker_down_means_not_ready_and_unavailable_then_recovers() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
 
+    // Failed connects are retried after a back-off of at most 2 s.
     let _proxy = DockerProxy::start(&proxy_path);
-    let status = runtime
-        .status(api::StatusRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(ready(&status).status, "ready again once Docker is back");
+    let back = std::time::Instant::now();
+    loop {
+        let status = runtime
+            .status(api::StatusRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        if ready(&status).status {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "not ready again once Docker is back: {:?}",
+            ready(&status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     images
         .list_images(api::ListImagesRequest::default())
         .await

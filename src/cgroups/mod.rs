@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::mapping::container::{CgroupSetting, hugepage_size_kib};
+use crate::mapping::container::{CgroupSetting, hugepage_size_kib, valid_unified_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -100,6 +100,9 @@ impl Cgroups {
                         .join(format!("hugepages-{kib}kB"))
                         .is_dir()
                     {
+                        if *limit == 0 {
+                            continue;
+                        }
                         return Err(Error::FailedPrecondition(format!(
                             "resources.hugepage_limits: this host has no {page_size} hugepages"
                         )));
@@ -109,6 +112,34 @@ impl Cgroups {
             }
         }
         Ok(out)
+    }
+
+    /// The cgroup directory of container `id` for a v1 controller (`None`
+    /// on v2), found through its process `pid`. The path must name the
+    /// container: a pid reused by another process after the container
+    /// exited is refused, and a process that moved itself into a child
+    /// cgroup (Docker-in-Docker, systemd) does not take the limits with it.
+    pub fn container_dir(&self, pid: i64, id: &str, controller: Option<&str>) -> Result<PathBuf> {
+        let dir = self.dir_of(pid, controller)?;
+        let mut at = dir.as_path();
+        loop {
+            if at
+                .file_name()
+                .is_some_and(|n| !id.is_empty() && n.to_string_lossy().contains(id))
+            {
+                return Ok(at.to_path_buf());
+            }
+            match at.parent() {
+                Some(parent) if parent.starts_with(&self.root) && parent != self.root => {
+                    at = parent
+                }
+                _ => break,
+            }
+        }
+        Err(Error::FailedPrecondition(format!(
+            "process {pid} is not in container {id}'s cgroup ({}); did it exit?",
+            dir.display()
+        )))
     }
 
     /// The directory of `pid`'s cgroup for a v1 controller (`None` on v2:
@@ -193,10 +224,24 @@ impl Cgroups {
         &self.proc_root
     }
 
-    /// Writes each setting into `pid`'s cgroup. Blocking file I/O: call it
-    /// off the async workers.
-    pub fn apply(&self, pid: i64, settings: &[CgroupSetting]) -> Result<()> {
+    /// Writes each setting into container `id`'s cgroup, found through its
+    /// process `pid`. Blocking file I/O: call it off the async workers.
+    pub fn apply(&self, pid: i64, id: &str, settings: &[CgroupSetting]) -> Result<()> {
         for s in settings {
+            // Settings come back from a Docker label: checked again, so a
+            // doctored label cannot name a file outside the cgroup.
+            let sound = match s {
+                CgroupSetting::Unified { key, value } => {
+                    valid_unified_key(key) && !value.contains(['\n', '\0'])
+                }
+                CgroupSetting::Hugepage { page_size, .. } => hugepage_size_kib(page_size).is_some(),
+            };
+            if !sound {
+                return Err(Error::FailedPrecondition(format!(
+                    "{}: not a cgroup setting docker-cri writes",
+                    s.describe()
+                )));
+            }
             let (controller, file, value) = match s {
                 CgroupSetting::Unified { key, value } => (None, key.clone(), value.clone()),
                 CgroupSetting::Hugepage { page_size, limit } => match self.version {
@@ -208,19 +253,27 @@ impl Cgroups {
                     Version::V2 => (None, format!("hugetlb.{page_size}.max"), limit.to_string()),
                 },
             };
-            let path = self.dir_of(pid, controller)?.join(&file);
+            let path = self.container_dir(pid, id, controller)?.join(&file);
             // Interface files exist already; never create one.
-            let mut f = fs::OpenOptions::new()
+            let opened = fs::OpenOptions::new()
                 .write(true)
                 .truncate(true)
-                .open(&path)
-                .map_err(|e| {
-                    Error::FailedPrecondition(format!(
-                        "{}: cannot open {}: {e}",
-                        s.describe(),
-                        path.display()
-                    ))
-                })?;
+                .open(&path);
+            // A zero hugepage limit where the container's cgroup offers no
+            // hugetlb files (the controller not delegated there): nothing
+            // could use those pages anyway.
+            if let (Err(e), CgroupSetting::Hugepage { limit: 0, .. }) = (&opened, s)
+                && e.kind() == std::io::ErrorKind::NotFound
+            {
+                continue;
+            }
+            let mut f = opened.map_err(|e| {
+                Error::FailedPrecondition(format!(
+                    "{}: cannot open {}: {e}",
+                    s.describe(),
+                    path.display()
+                ))
+            })?;
             f.write_all(value.as_bytes()).map_err(|e| {
                 Error::FailedPrecondition(format!(
                     "{}: writing {value:?} to {}: {e}",

@@ -107,7 +107,7 @@ fn v2_writes_unified_keys_and_hugepages_into_the_scope() {
     ];
     let plan = cg.plan(&wanted).unwrap();
     assert_eq!(plan, wanted);
-    cg.apply(4242, &plan).unwrap();
+    cg.apply(4242, "abc", &plan).unwrap();
     let scope = f.path(
         "cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope",
     );
@@ -123,7 +123,7 @@ fn v2_never_creates_a_file_the_kernel_does_not_offer() {
     let f = v2();
     let err = f
         .cgroups()
-        .apply(4242, &[unified("memory.nonexistent", "1")])
+        .apply(4242, "abc", &[unified("memory.nonexistent", "1")])
         .unwrap_err();
     assert!(
         matches!(&err, Error::FailedPrecondition(m) if m.contains("memory.nonexistent")),
@@ -145,7 +145,7 @@ fn v1_refuses_unified_keys_and_writes_hugetlb() {
         "{err}"
     );
     let plan = cg.plan(&[huge("2MB", 2 << 20)]).unwrap();
-    cg.apply(77, &plan).unwrap();
+    cg.apply(77, "abc", &plan).unwrap();
     assert_eq!(
         read(&f.path("cg/hugetlb/kubepods/burstable/podu1/abc/hugetlb.2MB.limit_in_bytes")),
         "2097152"
@@ -165,6 +165,50 @@ fn hugepages_without_the_controller_or_the_size() {
     let f = v2();
     let err = f.cgroups().plan(&[huge("1GB", 1 << 30)]).unwrap_err();
     assert!(err.to_string().contains("no 1GB hugepages"), "{err}");
+    // kubelet's zero limit for a size this host lacks: nothing to do.
+    assert_eq!(f.cgroups().plan(&[huge("1GB", 0)]).unwrap(), vec![]);
+}
+
+#[test]
+fn limits_go_to_the_containers_own_cgroup_only() {
+    let f = v2();
+    let cg = f.cgroups();
+    let scope = "cg/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope";
+    // The process moved itself into a child cgroup (Docker-in-Docker,
+    // systemd in a container): the limit still goes to the scope.
+    fs::create_dir_all(f.path(&format!("{scope}/init"))).unwrap();
+    f.file(
+        "proc/5000/cgroup",
+        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice/docker-abc.scope/init\n",
+    );
+    cg.apply(5000, "abc", &[unified("memory.high", "7")])
+        .unwrap();
+    assert_eq!(read(&f.path(&format!("{scope}/memory.high"))), "7");
+    // A pid that now belongs to another container (reused): refused.
+    let err = cg
+        .apply(4242, "def", &[unified("memory.high", "8")])
+        .unwrap_err();
+    assert!(err.to_string().contains("not in container def"), "{err}");
+    assert_eq!(read(&f.path(&format!("{scope}/memory.high"))), "7");
+    // A doctored label naming another file is refused before any write.
+    for bad in ["../memory.high", "cgroup.procs", "/etc/passwd"] {
+        assert!(
+            cg.apply(4242, "abc", &[unified(bad, "1")]).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn zero_hugepage_limits_tolerate_a_cgroup_without_hugetlb_files() {
+    let f = v2();
+    let cg = f.cgroups();
+    // The scope has hugetlb.2MB.max but no 1GB file.
+    fs::create_dir_all(f.path("hp/hugepages-1048576kB")).unwrap();
+    cg.apply(4242, "abc", &[huge("1GB", 0), huge("2MB", 0)])
+        .unwrap();
+    let err = cg.apply(4242, "abc", &[huge("1GB", 1 << 30)]).unwrap_err();
+    assert!(err.to_string().contains("1GB"), "{err}");
 }
 
 #[test]

@@ -42,6 +42,8 @@ fn from_stream_message(message: String) -> Error {
     let lower = message.to_ascii_lowercase();
     if is_auth_failure(&lower) {
         Error::Unauthenticated(message)
+    } else if is_registry_unreachable(&lower) {
+        Error::RegistryUnavailable(message)
     } else if lower.contains("manifest unknown")
         || lower.contains("not found")
         || lower.contains("does not exist")
@@ -53,6 +55,26 @@ fn from_stream_message(message: String) -> Error {
             message,
         }
     }
+}
+
+/// Docker reports a registry it cannot reach with HTTP 500 (or in the pull
+/// stream) like any other failure; only Go's network error text tells it
+/// apart. These are the dialer's and resolver's words. Only applied to pull
+/// and build streams and to the pull call's own answer: elsewhere the same
+/// words may be about something else.
+pub fn is_registry_unreachable(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "no route to host",
+        "network is unreachable",
+        "tls handshake timeout",
+        "connection reset by peer",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
 }
 
 fn is_auth_failure(message: &str) -> bool {
@@ -116,11 +138,20 @@ mod tests {
                 "auth",
             ),
             ("write /var/lib: no space left on device", "other"),
+            (
+                "Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused",
+                "unreachable",
+            ),
+            (
+                "dial tcp: lookup nosuch.invalid: no such host",
+                "unreachable",
+            ),
         ];
         for (msg, want) in cases {
             let got = match from_bollard(B::DockerStreamError { error: msg.into() }) {
                 Error::Unauthenticated(_) => "auth",
                 Error::NotFound(_) => "notfound",
+                Error::RegistryUnavailable(_) => "unreachable",
                 _ => "other",
             };
             assert_eq!(got, want, "{msg}");

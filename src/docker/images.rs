@@ -78,7 +78,15 @@ impl DockerClient {
                     );
                 }
                 Err(e) => {
-                    let err = from_bollard(e);
+                    let err = match from_bollard(e) {
+                        Error::Docker {
+                            status: 500,
+                            message,
+                        } if super::error::is_registry_unreachable(&message) => {
+                            Error::RegistryUnavailable(message)
+                        }
+                        other => other,
+                    };
                     self.note_error(&err).await;
                     return Err(err);
                 }

@@ -194,9 +194,9 @@ fn validate_domain(domain: &str) -> std::result::Result<(), String> {
         None => (domain, None),
     };
     if let Some(port) = port
-        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()))
+        && (!port.bytes().all(|b| b.is_ascii_digit()) || !port.parse::<u16>().is_ok_and(|p| p > 0))
     {
-        return Err(format!("bad registry port {port:?}"));
+        return Err(format!("bad registry port {port:?} (must be 1..65535)"));
     }
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -346,6 +346,10 @@ mod tests {
             "x?y=1",
             "x#y",
             "bad_host_.com/x",
+            "localhost:0/x",
+            "127.0.0.1:99999/x",
+            "registry.example.com:65536/x:v1",
+            "registry.example.com:/x",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }

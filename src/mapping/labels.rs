@@ -267,6 +267,27 @@ fn parse_sandbox_name(name: &str) -> Option<(String, String, String, u32)> {
     ))
 }
 
+/// How many bytes of label filters go into Docker's list URL at most.
+/// Docker's HTTP server refuses request lines past 1 MiB and proxies far
+/// less; past this budget the list is filtered by docker-cri alone.
+const DOCKER_FILTER_BUDGET: usize = 4096;
+
+/// A label selector as Docker list filters (`key=value`), when it is small
+/// and plain enough to travel in Docker's URL; otherwise none, and the
+/// caller's own filtering (which always runs) does the work.
+pub fn docker_label_filters(selector: &HashMap<String, String>) -> Vec<String> {
+    let plain = |s: &str| !s.chars().any(char::is_control);
+    let size: usize = selector.iter().map(|(k, v)| k.len() + v.len() + 1).sum();
+    if size > DOCKER_FILTER_BUDGET
+        || selector
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.contains('=') || !plain(k) || !plain(v))
+    {
+        return Vec::new();
+    }
+    selector.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +306,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn label_filters_only_when_they_fit() {
+        let small = map(&[("app", "web")]);
+        assert_eq!(docker_label_filters(&small), vec!["app=web"]);
+        let huge = map(&[("app", &"x".repeat(1 << 20))]);
+        assert!(docker_label_filters(&huge).is_empty());
+        let odd = map(&[("a=b", "c")]);
+        assert!(docker_label_filters(&odd).is_empty());
+        let ctl = map(&[("a", "line\nbreak")]);
+        assert!(docker_label_filters(&ctl).is_empty());
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod sandbox;
 pub mod security;
 pub mod stats;
 pub mod time;
+pub mod validate;

@@ -28,19 +28,115 @@ pub fn selinux_enabled() -> bool {
     std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
+/// Whether the kernel enforces AppArmor profiles (what Docker asks too;
+/// without it Docker silently runs containers unconfined).
+pub fn apparmor_enabled() -> bool {
+    fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y")
+}
+
 /// The `security.selinux` attribute.
 const SELINUX_XATTR: &str = "security.selinux";
 
-/// Gives `path` and everything below it the SELinux `label`, as Docker's
-/// `:Z` does for binds; symlinks are labelled, never followed. Blocking:
-/// call it off the async workers.
+/// Directories never relabelled: what Docker and the SELinux library refuse
+/// for `:Z`, since relabelling them would break the host.
+const NEVER_RELABEL: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/home",
+    "/lib",
+    "/lib64",
+    "/media",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/log",
+];
+
+/// Gives `path` and everything below it on the same file system the SELinux
+/// `label`, as Docker's `:Z` does for binds. The walk goes by directory file
+/// descriptor and never follows a symlink, so a container sharing the tree
+/// cannot swap in a link that points the relabel elsewhere; it stays on the
+/// source's file system. Blocking: call it off the async workers.
 pub fn relabel_tree(path: &std::path::Path, label: &str) -> std::io::Result<()> {
-    xattr::set(path, SELINUX_XATTR, label.as_bytes())?;
-    let meta = fs::symlink_metadata(path)?;
-    if meta.is_dir() {
-        for entry in fs::read_dir(path)? {
-            relabel_tree(&entry?.path(), label)?;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    if NEVER_RELABEL
+        .iter()
+        .any(|p| std::path::Path::new(p) == path)
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is a system directory and is never relabelled",
+                path.display()
+            ),
+        ));
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let root = match nix::dir::Dir::open(path, flags, Mode::empty()) {
+        Ok(d) => d,
+        // Not a directory: a single file (or a symlink, labelled itself).
+        Err(nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP) => {
+            return xattr::set(path, SELINUX_XATTR, label.as_bytes());
         }
+        Err(e) => return Err(e.into()),
+    };
+    let device = nix::sys::stat::fstat(&root)?.st_dev;
+    xattr::set(fd_path(&root, "."), SELINUX_XATTR, label.as_bytes())?;
+    relabel_below(root, device, label)
+}
+
+/// `/proc/self/fd/<dir>/<name>`: the entry in the directory the descriptor
+/// holds, however its path may have changed since.
+fn fd_path(dir: &nix::dir::Dir, name: &str) -> std::path::PathBuf {
+    use std::os::fd::AsRawFd;
+    std::path::Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name)
+}
+
+fn relabel_below(mut dir: nix::dir::Dir, device: u64, label: &str) -> std::io::Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let mut entries = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            entries.push((name, entry.file_type() == Some(nix::dir::Type::Directory)));
+        }
+    }
+    let mut children = Vec::new();
+    for (name, is_dir) in entries {
+        // lsetxattr on the entry itself: a symlink is labelled, not followed.
+        xattr::set(fd_path(&dir, &name), SELINUX_XATTR, label.as_bytes())?;
+        if is_dir {
+            children.push(name);
+        }
+    }
+    for name in children {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        // Swapped for a link or a file meanwhile: not ours to follow.
+        let Ok(child) = nix::dir::Dir::openat(&dir, name.as_str(), flags, Mode::empty()) else {
+            continue;
+        };
+        if nix::sys::stat::fstat(&child)?.st_dev != device {
+            continue;
+        }
+        relabel_below(child, device, label)?;
     }
     Ok(())
 }
@@ -97,7 +193,10 @@ mod tests {
         let root = dir.path().join("vol");
         fs::create_dir_all(root.join("a/b")).unwrap();
         fs::write(root.join("a/b/f"), "x").unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", root.join("link")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("target");
+        fs::write(&target, "outside").unwrap();
+        std::os::unix::fs::symlink(&target, root.join("link")).unwrap();
         let label = "system_u:object_r:container_file_t:s0:c1,c2";
         match relabel_tree(&root, label) {
             Ok(()) => {}

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::api;
+use crate::docker::DaemonFacts;
 use crate::error::Result;
 use crate::mapping::info::{cgroup_driver, recursive_read_only_supported, runtime_handlers};
 
@@ -14,44 +15,43 @@ pub const CRI_API_VERSION: &str = "v1";
 pub const KUBE_RUNTIME_API_VERSION: &str = "0.1.0";
 
 impl Runtime {
+    /// From the facts cached with the connection: no call to Docker.
     pub async fn version(&self) -> Result<api::VersionResponse> {
         let v = self.docker().version().await?;
         Ok(api::VersionResponse {
             version: KUBE_RUNTIME_API_VERSION.into(),
             runtime_name: RUNTIME_NAME.into(),
-            runtime_version: v.version.unwrap_or_default(),
+            runtime_version: v.version.clone().unwrap_or_default(),
             runtime_api_version: CRI_API_VERSION.into(),
         })
     }
 
     /// Never fails because Docker is down: that is reported as a condition.
+    /// Costs one ping; the rest comes from the facts cached with the
+    /// connection, and a slow or absent daemon is reported within a second.
     pub async fn status(&self, verbose: bool) -> Result<api::StatusResponse> {
-        let (mut runtime_ready, mut reason, mut message) = match self.docker().ping().await {
-            Ok(()) => (true, String::new(), String::new()),
+        let facts = match self.docker().facts().await {
+            Ok(facts) => self.docker().ping().await.map(|()| facts),
+            Err(e) => Err(e),
+        };
+        let (runtime_ready, reason, message) = match &facts {
+            Ok(_) => (true, String::new(), String::new()),
+            // Status never fails for Docker's sake: kubelet would mark the
+            // node NotReady either way, and a condition says why.
             Err(e) => (false, "DockerDaemonNotReady".to_string(), e.to_string()),
         };
         let mut handlers = runtime_handlers(None, false);
         let mut info = HashMap::new();
-        if runtime_ready {
-            match self.docker_details(verbose).await {
-                Ok((h, details)) => {
-                    handlers = h;
-                    if let Some(details) = details {
-                        info.insert("info".to_string(), details.to_string());
-                    }
-                }
-                // Status never fails for Docker's sake: kubelet would mark the
-                // node NotReady either way, and a condition says why.
-                Err(e) => {
-                    runtime_ready = false;
-                    reason = "DockerInfoFailed".to_string();
-                    message = e.to_string();
-                }
+        if let Ok(facts) = &facts {
+            let (h, details) = self.docker_details(facts, verbose).await;
+            handlers = h;
+            if let Some(details) = details {
+                info.insert("info".to_string(), details.to_string());
             }
         }
         if verbose {
             let config = serde_json::json!({
-                "containerRuntimeEndpoint": self.config().socket_path,
+                "containerRuntimeEndpoint": self.config().listen.to_string(),
                 "dockerEndpoint": self.config().docker_socket,
                 "podInfraContainerImage": self.config().pause_image,
                 "rootDirectory": self.config().root_directory,
@@ -84,31 +84,31 @@ impl Runtime {
     /// Runtime handlers and, when verbose, the JSON details from `docker info`.
     async fn docker_details(
         &self,
+        facts: &DaemonFacts,
         verbose: bool,
-    ) -> Result<(Vec<api::RuntimeHandler>, Option<serde_json::Value>)> {
-        // Both cheap: Docker answers these from memory.
-        let docker_info = self.docker().info().await?;
-        let api = self.docker().api_version().await?;
+    ) -> (Vec<api::RuntimeHandler>, Option<serde_json::Value>) {
+        let docker_info = &facts.info;
         let kernel = docker_info.kernel_version.clone().unwrap_or_default();
         let handlers = runtime_handlers(
             docker_info.runtimes.as_ref(),
-            recursive_read_only_supported(api, &kernel),
+            recursive_read_only_supported(facts.api, &kernel),
         );
+        if !verbose {
+            return (handlers, None);
+        }
         let pod_cidr = self.pod_cidr.read().await.clone();
-        let details = verbose.then(|| {
-            serde_json::json!({
-                "podCIDR": pod_cidr,
-                "dockerCriVersion": env!("CARGO_PKG_VERSION"),
-                "dockerVersion": docker_info.server_version,
-                "dockerApiVersion": api.to_string(),
-                "defaultRuntime": docker_info.default_runtime,
-                "cgroupDriver": docker_info.cgroup_driver.map(|d| d.to_string()),
-                "storageDriver": docker_info.driver,
-                "dockerRootDir": docker_info.docker_root_dir,
-                "sandboxImage": self.config().pause_image,
-            })
+        let details = serde_json::json!({
+            "podCIDR": pod_cidr,
+            "dockerCriVersion": env!("CARGO_PKG_VERSION"),
+            "dockerVersion": docker_info.server_version,
+            "dockerApiVersion": facts.api.to_string(),
+            "defaultRuntime": docker_info.default_runtime,
+            "cgroupDriver": docker_info.cgroup_driver.map(|d| d.to_string()),
+            "storageDriver": docker_info.driver,
+            "dockerRootDir": docker_info.docker_root_dir,
+            "sandboxImage": self.config().pause_image,
         });
-        Ok((handlers, details))
+        (handlers, Some(details))
     }
 
     pub async fn runtime_config(&self) -> Result<api::RuntimeConfigResponse> {

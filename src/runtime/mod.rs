@@ -10,6 +10,7 @@ mod info;
 pub mod pause_image;
 mod sandbox;
 mod stats;
+pub mod work;
 
 use std::sync::Arc;
 
@@ -57,12 +58,21 @@ pub struct Runtime {
     pause_image_lock: tokio::sync::Mutex<()>,
     /// The host's cgroup hierarchy, for limits Docker has no field for.
     cgroups: crate::cgroups::Cgroups,
+    /// What `/metrics` serves.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Whether the host enforces SELinux (probed once).
     selinux_enabled: bool,
+    /// Whether the host enforces AppArmor (probed once).
+    apparmor_enabled: bool,
+    /// Containers whose start failed (final: they are never started again),
+    /// so ListContainers inspects each only once.
+    failed_starts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Containers whose oom_score_adj change was already noted as skipped.
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Stats and metrics, read from the kernel.
     stats: StatsCollector<Arc<DockerClient>>,
+    /// Calls that finish even when their caller goes away; shutdown waits.
+    detached: work::WorkTracker,
 }
 
 impl Runtime {
@@ -78,10 +88,11 @@ impl Runtime {
                  negative OOM scores for pause and app containers are clamped to {min_oom_score_adj}"
             );
         }
-        let docker = Arc::new(DockerClient::new(
-            &config.docker_socket,
-            config.runtime_request_timeout,
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let docker = Arc::new(
+            DockerClient::new(&config.docker_socket, config.runtime_request_timeout)
+                .with_metrics(metrics.clone()),
+        );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         let stats = StatsCollector::new(
             docker.clone(),
@@ -102,9 +113,13 @@ impl Runtime {
             min_oom_score_adj,
             pause_image_lock: tokio::sync::Mutex::new(()),
             cgroups: crate::cgroups::Cgroups::host(),
+            metrics,
             selinux_enabled: host::selinux_enabled(),
+            apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             stats,
+            failed_starts: Default::default(),
+            detached: work::WorkTracker::default(),
         })
     }
 
@@ -222,11 +237,20 @@ impl Runtime {
         &self.config
     }
 
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
     pub fn docker(&self) -> &DockerClient {
         &self.docker
     }
 
     pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
         &self.stats
+    }
+
+    /// Where calls that must outlive their caller run (see `rpc::detached`).
+    pub fn detached_work(&self) -> &work::WorkTracker {
+        &self.detached
     }
 }

@@ -43,6 +43,14 @@ pub fn build_context() -> Result<Vec<u8>> {
 impl Runtime {
     /// Builds and tags the pause image (the configured sandbox image unless
     /// `tag` overrides it). Returns the image ID.
+    /// The ID of the pause image (`tag` or the configured one), if Docker
+    /// has it.
+    pub async fn pause_image_id(&self, tag: Option<&str>) -> Result<Option<String>> {
+        let tag = tag.unwrap_or(&self.config().pause_image);
+        let name = ImageRef::parse(tag)?.normalized();
+        Ok(self.docker().inspect_image(&name).await?.and_then(|i| i.id))
+    }
+
     pub async fn build_pause_image(&self, tag: Option<&str>) -> Result<String> {
         let tag = tag.unwrap_or(&self.config().pause_image);
         let reference = ImageRef::parse(tag)?;

@@ -4,10 +4,12 @@
 
 mod authority;
 mod image_service;
+mod metrics_layer;
 pub mod rpc;
 mod runtime_service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use tonic::transport::Server;
 
 use crate::api::image_service_server::ImageServiceServer;
 use crate::api::runtime_service_server::RuntimeServiceServer;
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 
@@ -29,21 +31,35 @@ pub use runtime_service::RuntimeServiceImpl;
 pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// Serves CRI on the configured socket until `shutdown` resolves, then lets
-/// in-flight calls finish for up to the grace period and removes the socket.
+/// in-flight calls, and detached work whose caller already left (a
+/// RunPodSandbox past its deadline), finish for up to the grace period and
+/// removes the socket.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Arc::new(config);
-    let listener = socket::bind(&config.socket_path, config.socket_group.as_deref())?;
+    let listener = match &config.listen {
+        Listen::Unix(path) => socket::bind(path, config.socket_group.as_deref())?,
+        Listen::Systemd { name } => {
+            let std_listener = systemd::take_listener(name.as_deref())?;
+            tokio::net::UnixListener::from_std(std_listener)
+                .map_err(|e| Error::internal(format!("systemd socket: {e}")))?
+        }
+    };
     let runtime = Arc::new(Runtime::new(config.clone())?);
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
-    let image_service = ImageServiceServer::new(ImageServiceImpl::new(runtime))
+    let image_service = ImageServiceServer::new(ImageServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = config.metrics_bind_addr {
+        let bound = crate::metrics::server::spawn(addr, runtime.metrics().clone()).await?;
+        tracing::info!(%bound, "serving Prometheus metrics at /metrics");
+    }
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(size_limit_status))
+        .layer(metrics_layer::RecordLayer::new(runtime.metrics().clone()))
         .add_service(runtime_service)
         .add_service(image_service)
         .serve_with_incoming_shutdown(authority::wrap(UnixListenerStream::new(listener)), async {
@@ -51,11 +67,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         });
     let mut server = tokio::spawn(server);
     tracing::info!(
-        socket = %config.socket_path.display(),
+        endpoint = %config.listen,
         docker = %config.docker_socket.display(),
         version = env!("CARGO_PKG_VERSION"),
         "docker-cri serving"
     );
+    systemd::notify("READY=1");
+    systemd::spawn_watchdog();
 
     let outcome = tokio::select! {
         result = &mut server => Some(result),
@@ -65,18 +83,41 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         Some(done) => flatten(done),
         None => {
             tracing::info!(grace = ?config.shutdown_grace_period, "shutting down");
+            systemd::notify("STOPPING=1");
+            let deadline = tokio::time::Instant::now() + config.shutdown_grace_period;
             let _ = stop_tx.send(());
-            match tokio::time::timeout(config.shutdown_grace_period, &mut server).await {
+            let served = match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(done) => flatten(done),
                 Err(_) => {
                     tracing::warn!("in-flight calls did not finish within the grace period");
                     server.abort();
                     Ok(())
                 }
+            };
+            // No call can start detached work any more; what runs may be
+            // half-way through building a pod, and exiting now would leave
+            // it so.
+            let work = runtime.detached_work();
+            if work.running() > 0 {
+                tracing::info!(
+                    running = work.running(),
+                    "waiting for started sandbox/container work"
+                );
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if !work.wait_idle(left).await {
+                    tracing::warn!(
+                        running = work.running(),
+                        "started sandbox/container work did not finish within the grace period"
+                    );
+                }
             }
+            served
         }
     };
-    let _ = std::fs::remove_file(&config.socket_path);
+    // systemd's socket is systemd's to keep.
+    if let Listen::Unix(path) = &config.listen {
+        let _ = std::fs::remove_file(path);
+    }
     result
 }
 
@@ -113,18 +154,23 @@ fn flatten(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM that arrives while
+/// the socket is being set up must stop the server gracefully, not kill it.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }

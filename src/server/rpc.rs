@@ -10,6 +10,7 @@ use tracing::{Instrument, Span};
 
 use super::status::to_status;
 use crate::error::{Error, Result};
+use crate::runtime::work::WorkTracker;
 
 /// Runs `work` for `method` inside `span`, bounded by the client's deadline.
 pub async fn handle<T>(
@@ -56,11 +57,14 @@ pub async fn handle<T>(
 }
 
 /// Runs `work` on its own task so that it finishes (including its cleanup on
-/// failure) even when the caller gives up and the RPC future is dropped.
+/// failure) even when the caller gives up and the RPC future is dropped. The
+/// tracker lets shutdown wait for it.
 pub async fn detached<T: Send + 'static>(
+    tracker: &WorkTracker,
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    tokio::spawn(work.in_current_span())
+    tracker
+        .spawn(work.in_current_span())
         .await
         .map_err(|e| Error::internal(format!("request task failed: {e}")))?
 }

@@ -102,8 +102,8 @@ impl RuntimeService for RuntimeServiceImpl {
         handle("RunPodSandbox", span, request.metadata(), async {
             let config = required(&req.config, "config")?.clone();
             let (runtime, handler) = (self.runtime.clone(), req.runtime_handler.clone());
-            let pod_sandbox_id =
-                detached(async move { runtime.run_pod_sandbox(&config, &handler).await }).await?;
+            let work = async move { runtime.run_pod_sandbox(&config, &handler).await };
+            let pod_sandbox_id = detached(self.runtime.detached_work(), work).await?;
             Ok(api::RunPodSandboxResponse { pod_sandbox_id })
         })
         .await
@@ -201,7 +201,7 @@ impl RuntimeService for RuntimeServiceImpl {
             let runtime = self.runtime.clone();
             let (sandbox_id, sandbox_config) =
                 (req.pod_sandbox_id.clone(), req.sandbox_config.clone());
-            let container_id = detached(async move {
+            let container_id = detached(self.runtime.detached_work(), async move {
                 runtime
                     .create_container(&sandbox_id, &config, sandbox_config.as_ref())
                     .await

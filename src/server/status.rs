@@ -12,7 +12,7 @@ pub fn to_status(error: Error) -> Status {
         Error::FailedPrecondition(_) | Error::DockerTooOld(_) => Code::FailedPrecondition,
         Error::Unimplemented(_) => Code::Unimplemented,
         Error::Unauthenticated(_) => Code::Unauthenticated,
-        Error::DockerUnavailable(_) => Code::Unavailable,
+        Error::DockerUnavailable(_) | Error::RegistryUnavailable(_) => Code::Unavailable,
         Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
         Error::Docker { status, .. } if (400..500).contains(status) => Code::FailedPrecondition,
         Error::Docker { .. } | Error::Internal(_) => Code::Internal,
@@ -47,6 +47,7 @@ mod tests {
             (Error::Unimplemented("x".into()), Code::Unimplemented),
             (Error::Unauthenticated("x".into()), Code::Unauthenticated),
             (Error::DockerUnavailable("x".into()), Code::Unavailable),
+            (Error::RegistryUnavailable("x".into()), Code::Unavailable),
             (
                 Error::DeadlineExceeded {
                     what: "x".into(),

@@ -23,6 +23,8 @@ use docker_cri::client;
 use futures_util::StreamExt;
 use tonic::transport::Channel;
 
+pub mod proxy;
+
 /// The Docker daemon under test: `/var/run/docker.sock`, or the socket path
 /// in DOCKER_CRI_TEST_DOCKER_SOCKET (to run the suite against another
 /// Docker version side by side).

@@ -18,17 +18,24 @@ mod status;
 
 pub use mounts::{cdi_devices, devices, mount_status, mounts, relabel_sources};
 /// The cgroup settings recorded at create, from the container's labels.
+/// A label that does not parse is an error: silently starting the
+/// container without its limits would be worse.
 pub fn recorded_cgroup_settings(
     docker_labels: &std::collections::HashMap<String, String>,
-) -> Vec<CgroupSetting> {
-    docker_labels
-        .get(CGROUP_SETTINGS_LABEL)
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default()
+) -> Result<Vec<CgroupSetting>> {
+    match docker_labels.get(CGROUP_SETTINGS_LABEL) {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            Error::FailedPrecondition(format!(
+                "label {CGROUP_SETTINGS_LABEL} does not hold cgroup settings: {e}"
+            ))
+        }),
+    }
 }
 
 pub use resources::{
     CgroupSetting, Resources, hugepage_size_kib, resources, resources_status, update_body,
+    valid_unified_key,
 };
 pub use status::{
     container_from_summary, container_state, container_status, failed_start, inspected_state,
@@ -173,9 +180,69 @@ fn capability(name: &str) -> String {
     }
 }
 
+/// What a container config must satisfy beyond what each part's mapping
+/// checks: no NUL bytes, clean absolute paths, known enum values,
+/// non-negative IDs.
+fn validate_config(config: &api::ContainerConfig) -> Result<()> {
+    use crate::mapping::validate;
+    validate::texts("command", &config.command)?;
+    validate::texts("args", &config.args)?;
+    if !config.working_dir.is_empty() {
+        validate::absolute_clean_path("working_dir", &config.working_dir)?;
+    }
+    validate::text("log_path", &config.log_path)?;
+    if let Some(image) = &config.image {
+        validate::text("image.image", &image.image)?;
+    }
+    for (i, m) in config.mounts.iter().enumerate() {
+        validate::absolute_clean_path(&format!("mounts[{i}].container_path"), &m.container_path)?;
+        // An image volume has no host path (refused later as unsupported).
+        if m.image.as_ref().is_none_or(|i| i.image.is_empty()) {
+            validate::absolute_clean_path(&format!("mounts[{i}].host_path"), &m.host_path)?;
+        }
+    }
+    for (i, d) in config.devices.iter().enumerate() {
+        validate::absolute_clean_path(&format!("devices[{i}].container_path"), &d.container_path)?;
+        validate::absolute_clean_path(&format!("devices[{i}].host_path"), &d.host_path)?;
+    }
+    let Some(sc) = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+    else {
+        return Ok(());
+    };
+    let field = "linux.security_context";
+    validate::text(&format!("{field}.run_as_username"), &sc.run_as_username)?;
+    if sc.run_as_username.contains(':') {
+        return Err(Error::invalid(format!(
+            "{field}.run_as_username {:?} must not contain ':'",
+            sc.run_as_username
+        )));
+    }
+    for (name, paths) in [
+        ("masked_paths", &sc.masked_paths),
+        ("readonly_paths", &sc.readonly_paths),
+    ] {
+        for (i, p) in paths.iter().enumerate() {
+            validate::absolute_clean_path(&format!("{field}.{name}[{i}]"), p)?;
+        }
+    }
+    validate::group_ids(
+        &format!("{field}.supplemental_groups"),
+        &sc.supplemental_groups,
+    )?;
+    validate::namespace_options(
+        &format!("{field}.namespace_options"),
+        sc.namespace_options.as_ref(),
+        true,
+    )
+}
+
 pub fn create_body(plan: &ContainerPlan<'_>) -> Result<ContainerCreateBody> {
     let config = plan.config;
     let meta = metadata(config)?;
+    validate_config(config)?;
     let linux = config.linux.clone().unwrap_or_default();
     let sc = linux.security_context.clone().unwrap_or_default();
     let ns = sc.namespace_options.clone().unwrap_or_default();

@@ -78,7 +78,7 @@ pub fn mounts(
                 m.host_path
             )));
         }
-        let propagation = propagation_suffix(m.propagation)?;
+        let propagation = propagation_suffix(m.propagation).map_err(|e| e.context(&field))?;
         if m.recursive_read_only {
             if !m.readonly {
                 return Err(Error::invalid(format!(

@@ -52,7 +52,7 @@ pub struct Resources {
 /// A cgroup interface file name kubelet could mean: `<controller>.<name>`
 /// in lower case, never a path, and never the `cgroup.*` core files (which
 /// move processes or change the hierarchy).
-fn valid_unified_key(key: &str) -> bool {
+pub fn valid_unified_key(key: &str) -> bool {
     let mut parts = key.splitn(2, '.');
     let (Some(controller), Some(rest)) = (parts.next(), parts.next()) else {
         return false;

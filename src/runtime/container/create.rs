@@ -77,6 +77,20 @@ impl Runtime {
             self.seccomp_security_opt(&seccomp).await?
         };
         let apparmor_opt = apparmor_opt(sc.and_then(|s| s.apparmor.as_ref()), apparmor_string)?;
+        // Docker ignores AppArmor options where the kernel has no AppArmor,
+        // so a named profile would silently not apply: refuse it, as
+        // kubelet and containerd do.
+        if let Some(profile) = apparmor_opt
+            .as_deref()
+            .and_then(|o| o.strip_prefix("apparmor="))
+            && profile != "unconfined"
+            && !self.apparmor_enabled
+        {
+            return Err(Error::invalid(format!(
+                "linux.security_context.apparmor: profile {profile:?} cannot be enforced: \
+                 AppArmor is not enabled on this host"
+            )));
+        }
 
         let pid_target = self.pid_target(config, &pod.sandbox_id).await?;
         let api_version = self.docker().api_version().await?;

@@ -38,13 +38,13 @@ impl Runtime {
             .as_ref()
             .and_then(|c| c.labels.clone())
             .unwrap_or_default();
-        let settings = recorded_cgroup_settings(&labels);
+        let settings = recorded_cgroup_settings(&labels)?;
         if settings.is_empty() {
             return Ok(());
         }
         let applied = match self.docker().inspect_container(&id).await? {
             Some(now) => match now.state.and_then(|s| s.pid).filter(|p| *p > 0) {
-                Some(pid) => self.apply_cgroup_settings(pid, settings).await,
+                Some(pid) => self.apply_cgroup_settings(pid, &id, settings).await,
                 // It already exited: nothing left to limit.
                 None => Ok(()),
             },
@@ -63,10 +63,11 @@ impl Runtime {
     pub(crate) async fn apply_cgroup_settings(
         &self,
         pid: i64,
+        id: &str,
         settings: Vec<CgroupSetting>,
     ) -> Result<()> {
-        let cgroups = self.cgroups.clone();
-        tokio::task::spawn_blocking(move || cgroups.apply(pid, &settings))
+        let (cgroups, id) = (self.cgroups.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || cgroups.apply(pid, &id, &settings))
             .await
             .map_err(|e| Error::internal(format!("cgroup task: {e}")))?
     }
@@ -91,6 +92,11 @@ impl Runtime {
         let Some(id) = self.find_container(id).await?.map(|c| c.id) else {
             return Ok(());
         };
-        self.docker().remove_container(&id).await
+        self.docker().remove_container(&id).await?;
+        self.failed_starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@ use crate::api;
 use crate::error::Result;
 use futures_util::future::join_all;
 
-use crate::mapping::container::{container_from_summary, inspected_state};
+use crate::mapping::container::{container_from_summary, failed_start, inspected_state};
 use crate::mapping::labels;
 use crate::runtime::Runtime;
 
@@ -17,37 +17,73 @@ impl Runtime {
     ) -> Result<Vec<api::Container>> {
         let mut docker_filter = container_filter();
         if let Some(f) = filter {
-            docker_filter.extend(f.label_selector.iter().map(|(k, v)| format!("{k}={v}")));
+            docker_filter.extend(labels::docker_label_filters(&f.label_selector));
             if f.pod_sandbox_id.len() == 64 {
                 docker_filter.push(format!("{}={}", labels::SANDBOX_ID, f.pod_sandbox_id));
             }
         }
         let summaries = self.docker().list_containers(&docker_filter).await?;
         let mut out: Vec<api::Container> = summaries.iter().map(container_from_summary).collect();
-        self.mark_failed_starts(&mut out).await;
+        // Narrow first, so only the created containers the caller asked
+        // about may need an inspect.
         if let Some(f) = filter {
             out.retain(|c| matches(c, f));
         }
+        // A RUNNING-only list (kubelet's most common) drops created
+        // containers whatever they are.
+        let wants_running = filter
+            .and_then(|f| f.state.as_ref())
+            .is_some_and(|s| s.state == api::ContainerState::ContainerRunning as i32);
+        if !wants_running {
+            self.mark_failed_starts(&mut out, filter.is_none()).await;
+        }
+        if let Some(state) = filter.and_then(|f| f.state.as_ref()) {
+            out.retain(|c| c.state == state.state);
+        }
         Ok(out)
     }
-}
 
-impl Runtime {
     /// Docker's list shows a container whose start failed as `created`
-    /// with no exit code; only an inspect tells it apart. Created
-    /// containers are few and short-lived, so the inspects stay rare.
-    async fn mark_failed_starts(&self, containers: &mut [api::Container]) {
+    /// with no exit code; only an inspect tells it apart. A failed start is
+    /// final (StartContainer refuses it), so each is inspected once and
+    /// then remembered; only containers not started yet are inspected on
+    /// every list, and those are few and short-lived. `complete`: the list
+    /// holds every container, so the memory can drop the ones gone.
+    async fn mark_failed_starts(&self, containers: &mut [api::Container], complete: bool) {
         let created = api::ContainerState::ContainerCreated as i32;
-        let checks = containers
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.state == created)
-            .map(|(i, c)| async move { (i, self.docker().inspect_container(&c.id).await) });
+        let exited = api::ContainerState::ContainerExited as i32;
+        let unknown: Vec<usize> = {
+            let mut known = self.failed_starts.lock().unwrap_or_else(|p| p.into_inner());
+            if complete {
+                known.retain(|id| containers.iter().any(|c| &c.id == id));
+            }
+            containers
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, c)| c.state == created)
+                .filter_map(|(i, c)| {
+                    if known.contains(&c.id) {
+                        c.state = exited;
+                        None
+                    } else {
+                        Some(i)
+                    }
+                })
+                .collect()
+        };
+        let checks = unknown.into_iter().map(|i| {
+            let id = containers[i].id.clone();
+            async move { (i, self.docker().inspect_container(&id).await) }
+        });
         for (i, inspected) in join_all(checks).await {
             match inspected {
                 Ok(Some(inspect)) => {
-                    if let Some(st) = &inspect.state {
+                    if let Some(st) = inspect.state.as_ref().filter(|st| failed_start(st)) {
                         containers[i].state = inspected_state(st) as i32;
+                        self.failed_starts
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(containers[i].id.clone());
                     }
                 }
                 // Gone meanwhile: the next relist drops it.
@@ -65,11 +101,6 @@ fn matches(c: &api::Container, f: &api::ContainerFilter) -> bool {
         return false;
     }
     if !f.pod_sandbox_id.is_empty() && !c.pod_sandbox_id.starts_with(&f.pod_sandbox_id) {
-        return false;
-    }
-    if let Some(state) = &f.state
-        && state.state != c.state
-    {
         return false;
     }
     f.label_selector

@@ -53,7 +53,7 @@ impl Runtime {
             .await
             .map_err(|e| e.context(format!("updating container {full}")))?;
         if let Some(pid) = pid.filter(|_| !settings.is_empty()) {
-            self.apply_cgroup_settings(pid, settings).await?;
+            self.apply_cgroup_settings(pid, &full, settings).await?;
         }
         Ok(())
     }

@@ -18,7 +18,9 @@ impl Runtime {
         if let Some(f) = filter {
             // Narrow on Docker's side; re-checked below against the labels
             // as the caller gave them.
-            docker_filter.extend(f.label_selector.iter().map(|(k, v)| format!("{k}={v}")));
+            docker_filter.extend(crate::mapping::labels::docker_label_filters(
+                &f.label_selector,
+            ));
         }
         let summaries = self.docker().list_containers(&docker_filter).await?;
         let mut out: Vec<api::PodSandbox> =

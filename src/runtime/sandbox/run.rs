@@ -130,7 +130,7 @@ impl Runtime {
         self.docker()
             .start_container(id)
             .await
-            .map_err(|e| e.context("starting the pause container"))?;
+            .map_err(|e| sysctl_refusal(e, config).context("starting the pause container"))?;
         if let Some(content) = resolv {
             self.write_resolv_conf(id, content)
                 .await
@@ -212,5 +212,29 @@ impl Runtime {
                 })
             }
         }
+    }
+}
+
+/// runc applies the pod's sysctls when the pause container starts; a value
+/// the kernel refuses fails only then, as Docker's HTTP 500 like any start
+/// failure, naming the `/proc/sys` file it wrote. That is the caller's
+/// mistake, so it is InvalidArgument.
+fn sysctl_refusal(error: Error, config: &api::PodSandboxConfig) -> Error {
+    let Some(sysctls) = config.linux.as_ref().map(|l| &l.sysctls) else {
+        return error;
+    };
+    match error {
+        Error::Docker {
+            status: 500,
+            message,
+        } if sysctls
+            .keys()
+            .any(|k| message.contains(&format!("{}:", map::sysctl_proc_path(k)))) =>
+        {
+            Error::invalid(format!(
+                "linux.sysctls: the kernel refused a value: {message}"
+            ))
+        }
+        other => other,
     }
 }

@@ -1,0 +1,2 @@
+//! The streaming server for exec, attach and port-forward.
+pub mod spdy;

@@ -1,0 +1,116 @@
+//! `/metrics` after a few CRI calls: counters by method and code, latency
+//! histograms, Docker call counts and the connection gauge.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::Server;
+use docker_cri::api;
+
+fn scrape(port: u16, path: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+/// The value of the series whose line starts with `series`.
+fn value(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn counters_and_histograms_move_with_calls() {
+    let port = common::free_port();
+    let server = Server::start(&["--metrics-bind-addr", &port.to_string()]).await;
+    let mut rt = server.runtime().await;
+    for _ in 0..3 {
+        rt.version(api::VersionRequest::default()).await.unwrap();
+    }
+    let absent = "0".repeat(64);
+    for _ in 0..2 {
+        let err = rt
+            .container_status(api::ContainerStatusRequest {
+                container_id: absent.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+    }
+
+    let (head, body) = scrape(port, "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_grpc_requests_total{method=\"Version\",code=\"OK\"}"
+        ),
+        Some(3.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_grpc_requests_total{method=\"ContainerStatus\",code=\"NotFound\"}"
+        ),
+        Some(2.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_grpc_request_duration_seconds_count{method=\"Version\"}"
+        ),
+        Some(3.0)
+    );
+    // Every Version call took under two minutes: all in the last finite bucket.
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_grpc_request_duration_seconds_bucket{le=\"120.0\",method=\"Version\"}"
+        ),
+        Some(3.0),
+        "{body}"
+    );
+    // ContainerStatus of a full ID asks Docker once each: two 404s.
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_docker_calls_total{call=\"inspect container\",outcome=\"not_found\"}"
+        ),
+        Some(2.0),
+        "{body}"
+    );
+    assert_eq!(value(&body, "docker_cri_docker_connected"), Some(1.0));
+    assert!(body.contains("docker_cri_build_info{version=\""), "{body}");
+
+    // One more call shows up in the next scrape.
+    rt.version(api::VersionRequest::default()).await.unwrap();
+    let (_, body) = scrape(port, "/metrics");
+    assert_eq!(
+        value(
+            &body,
+            "docker_cri_grpc_requests_total{method=\"Version\",code=\"OK\"}"
+        ),
+        Some(4.0)
+    );
+    let (head, _) = scrape(port, "/other");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+}
