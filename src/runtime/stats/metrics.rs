@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::mapping::labels;
 use crate::stats::metrics::{self, Builder, device_name, fs_capacity};
 use crate::stats::process;
-use crate::stats::reader::{Depth, now_ns};
+use crate::stats::reader::Depth;
 
 impl<D: ContainerView> StatsCollector<D> {
     pub fn metric_descriptors(&self) -> Vec<api::MetricDescriptor> {
@@ -80,7 +80,7 @@ impl<D: ContainerView> StatsCollector<D> {
         .into_iter();
         let mut out = Vec::with_capacity(pods.len());
         for p in &pods {
-            let mut pod = Builder::new(base(p.sandbox), p.pod.timestamp_ns.max(now_ns()));
+            let mut pod = Builder::new(base(p.sandbox), p.pod.timestamp_ns);
             if let Some(interfaces) = &p.interfaces {
                 pod.network(interfaces);
             }
