@@ -19,6 +19,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 pub mod streaming;
 
 pub use error::{Error, Result};

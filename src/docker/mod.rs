@@ -15,6 +15,7 @@ pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod system;
+pub mod view;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

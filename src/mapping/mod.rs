@@ -11,5 +11,6 @@ pub mod labels;
 pub mod logs;
 pub mod sandbox;
 pub mod security;
+pub mod stats;
 pub mod time;
 pub mod validate;

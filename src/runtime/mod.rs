@@ -15,6 +15,7 @@ mod logs;
 pub mod pause_image;
 mod port_forward;
 mod sandbox;
+mod stats;
 pub mod work;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use host::KeyedLocks;
 pub use exec::Stdio;
 pub use exec_sync::{ExecSyncOutput, MAX_EXEC_SYNC_OUTPUT};
 pub use fs_usage::FsUsageSampler;
+pub use stats::StatsCollector;
 
 /// A Docker container docker-cri manages (a sandbox or an app container),
 /// as much as the RPCs need to know to act on it.
@@ -77,6 +79,8 @@ pub struct Runtime {
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Mints exec/attach/port-forward URLs once the streaming server is up.
     streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
+    /// Stats and metrics, read from the kernel.
+    stats: StatsCollector<Arc<DockerClient>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
     /// CNI pod networking; `None` under `--network-plugin docker`.
@@ -109,6 +113,12 @@ impl Runtime {
             config.root_directory.join("logs"),
             metrics.clone(),
         );
+        let stats = StatsCollector::new(
+            docker.clone(),
+            crate::cgroups::Cgroups::host(),
+            std::path::PathBuf::from("/sys"),
+            crate::stats::layer::Budget::default(),
+        );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             docker,
@@ -126,6 +136,7 @@ impl Runtime {
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             streaming: std::sync::OnceLock::new(),
+            stats,
             failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
             cni: (config.network_plugin == crate::config::NetworkPlugin::Cni).then(|| {
@@ -271,6 +282,10 @@ impl Runtime {
     /// Connects Exec/Attach/PortForward to the streaming server; once.
     pub fn set_streaming(&self, streaming: Arc<crate::streaming::Streaming>) {
         let _ = self.streaming.set(streaming);
+    }
+
+    pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
+        &self.stats
     }
 
     /// Where calls that must outlive their caller run (see `rpc::detached`).

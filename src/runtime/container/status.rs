@@ -34,7 +34,7 @@ impl Runtime {
         let mut info = HashMap::new();
         if verbose {
             let hc = inspect.host_config.clone().unwrap_or_default();
-            let details = serde_json::json!({
+            let mut details = serde_json::json!({
                 "pid": pid,
                 "dockerName": inspect.name,
                 "sandboxId": status_label(&inspect, crate::mapping::labels::SANDBOX_ID),
@@ -46,6 +46,11 @@ impl Runtime {
                 "cgroupParent": hc.cgroup_parent,
                 "restartCount": inspect.restart_count,
             });
+            // Where the process lives: namespaces (with inodes, so shared
+            // ones show) and cgroup directories.
+            if let Some(pid) = pid {
+                details["process"] = crate::stats::process::placement_info(&self.cgroups, pid);
+            }
             info.insert("info".to_string(), details.to_string());
         }
         Ok((status, info))

@@ -47,8 +47,9 @@ impl Runtime {
         let mut info = HashMap::new();
         if verbose {
             let checkpoint = self.checkpoints.get(&full_id);
-            let details = serde_json::json!({
-                "pid": inspect.state.as_ref().and_then(|s| s.pid),
+            let pid = inspect.state.as_ref().and_then(|s| s.pid);
+            let mut details = serde_json::json!({
+                "pid": pid,
                 "image": inspect.config.as_ref().and_then(|c| c.image.clone()),
                 "dockerName": inspect.name,
                 "networkMode": inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()),
@@ -56,6 +57,9 @@ impl Runtime {
                 "portMappings": checkpoint.as_ref().map(|c| serde_json::to_value(&c.data.port_mappings).unwrap_or_default()),
                 "cni": self.cni_details(&full_id),
             });
+            if let Some(pid) = pid.filter(|p| *p > 0) {
+                details["process"] = crate::stats::process::placement_info(&self.cgroups, pid);
+            }
             info.insert("info".to_string(), details.to_string());
         }
         Ok((status, info))
