@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages docker.io docker-registry busybox-static apache2-utils curl systemd iproute2
+ensure_packages docker.io docker-registry busybox-static apache2-utils curl systemd iproute2 \
+    containernetworking-plugins iptables
 ensure_dockerd
 cargo test --locked --all-targets
 if [ "${DOCKER_CRI_TEST_DOCKER26:-1}" != 0 ]; then

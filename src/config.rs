@@ -16,6 +16,10 @@ pub const DEFAULT_ENDPOINT: &str = "unix:///run/docker-cri.sock";
 pub const DEFAULT_DOCKER_ENDPOINT: &str = "unix:///var/run/docker.sock";
 pub const DEFAULT_PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 pub const DEFAULT_ROOT_DIR: &str = "/var/lib/docker-cri";
+/// Docker keeps up to max-size × max-file of a container's output: what
+/// docker-cri can still copy after being down (see README, Logs).
+pub const DEFAULT_DOCKER_LOG_MAX_SIZE: &str = "10m";
+pub const DEFAULT_DOCKER_LOG_MAX_FILE: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,6 +98,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION")]
     pub image_fs_sample_interval: Option<String>,
 
+    /// Size of each of Docker's json-file log files for containers
+    /// docker-cri creates (Docker's `max-size` syntax: 10m, 512k, 1g). With
+    /// --docker-log-max-file it bounds how much output Docker keeps while
+    /// docker-cri is down.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub docker_log_max_size: Option<String>,
+
+    /// How many json-file log files Docker keeps per container.
+    #[arg(long, global = true, value_name = "COUNT")]
+    pub docker_log_max_file: Option<u32>,
+
     /// error, warn, info, debug or trace; RUST_LOG overrides it when set.
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -101,6 +116,30 @@ pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// Pod networking: `docker` (Docker's own networks, see
+    /// --sandbox-network; also when empty, as cri-dockerd's unit passes it)
+    /// or `cni`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub network_plugin: Option<String>,
+
+    /// CNI network configs: the first valid .conflist/.conf/.json in
+    /// lexical order is used.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+
+    /// CNI plugin binaries, several comma-separated allowed; /usr/lib/cni
+    /// (Debian's) is searched last.
+    #[arg(long, global = true, value_name = "DIRS")]
+    pub cni_bin_dir: Option<String>,
+
+    /// Where CNI ADD results are kept for DEL (libcni's layout).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cni_cache_dir: Option<PathBuf>,
+
+    /// How long one CNI plugin call may take before it is killed.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub cni_plugin_timeout: Option<String>,
 
     /// cri-dockerd compatibility: accepted so its unit files start
     /// docker-cri; see `Config::compat_warnings` for what acts.
@@ -115,18 +154,8 @@ pub struct Cli {
 /// them, so an operator's existing unit file or drop-in keeps working.
 #[derive(Debug, Default, clap::Args)]
 pub struct CompatFlags {
-    /// cri-dockerd's pod network plugin: empty or `docker` for Docker's own
-    /// networking (`--sandbox-network`); `cni` is not implemented yet.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub network_plugin: Option<String>,
     #[arg(long, global = true, value_name = "MTU", hide = true)]
     pub network_plugin_mtu: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_bin_dir: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_conf_dir: Option<String>,
-    #[arg(long, global = true, value_name = "DIR", hide = true)]
-    pub cni_cache_dir: Option<String>,
     #[arg(long, global = true, value_name = "MODE", hide = true)]
     pub hairpin_mode: Option<String>,
     #[arg(long, global = true, value_name = "CIDR", hide = true)]
@@ -141,18 +170,8 @@ impl CompatFlags {
     /// One line for each accepted flag that does not act (yet).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        match self.network_plugin.as_deref() {
-            None | Some("") | Some("docker") => {}
-            Some(other) => out.push(format!(
-                "--network-plugin={other} is not implemented yet: pods use Docker networking \
-                 (--sandbox-network)"
-            )),
-        }
         for (flag, given) in [
             ("network-plugin-mtu", &self.network_plugin_mtu),
-            ("cni-bin-dir", &self.cni_bin_dir),
-            ("cni-conf-dir", &self.cni_conf_dir),
-            ("cni-cache-dir", &self.cni_cache_dir),
             ("hairpin-mode", &self.hairpin_mode),
             ("pod-cidr", &self.pod_cidr),
             ("ipv6-dual-stack", &self.ipv6_dual_stack),
@@ -211,8 +230,24 @@ pub struct FileConfig {
     pub image_pull_progress_deadline: Option<String>,
     pub shutdown_grace_period: Option<String>,
     pub image_fs_sample_interval: Option<String>,
+    pub docker_log_max_size: Option<String>,
+    pub docker_log_max_file: Option<u32>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub network_plugin: Option<String>,
+    pub cni_conf_dir: Option<PathBuf>,
+    pub cni_bin_dir: Option<String>,
+    pub cni_cache_dir: Option<PathBuf>,
+    pub cni_plugin_timeout: Option<String>,
+}
+
+/// How pods get their network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkPlugin {
+    /// Docker's own networks (`--sandbox-network`).
+    Docker,
+    /// A CNI plugin chain run by docker-cri on the pause container's netns.
+    Cni,
 }
 
 /// Where the CRI server listens.
@@ -251,8 +286,17 @@ pub struct Config {
     pub image_pull_progress_deadline: Duration,
     pub shutdown_grace_period: Duration,
     pub image_fs_sample_interval: Duration,
+    /// Docker's json-file `max-size` and `max-file` for app containers.
+    pub docker_log_max_size: String,
+    pub docker_log_max_file: u32,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub network_plugin: NetworkPlugin,
+    pub cni_conf_dir: PathBuf,
+    /// In search order.
+    pub cni_bin_dirs: Vec<PathBuf>,
+    pub cni_cache_dir: PathBuf,
+    pub cni_plugin_timeout: Duration,
     /// Accepted cri-dockerd flags that do not act, one line each, logged
     /// once at startup.
     pub compat_warnings: Vec<String>,
@@ -331,6 +375,19 @@ impl Config {
                 format!("{streaming:?} is not IP:port ({e})"),
             )
         })?;
+        let docker_log_max_size = pick(&cli.docker_log_max_size, file.docker_log_max_size)
+            .unwrap_or_else(|| DEFAULT_DOCKER_LOG_MAX_SIZE.to_string());
+        if !docker_size_ok(&docker_log_max_size) {
+            return Err(bad(
+                "docker-log-max-size",
+                format!("{docker_log_max_size:?} is not a size like 10m, 512k or 1g"),
+            ));
+        }
+        let docker_log_max_file = pick(&cli.docker_log_max_file, file.docker_log_max_file)
+            .unwrap_or(DEFAULT_DOCKER_LOG_MAX_FILE);
+        if docker_log_max_file == 0 {
+            return Err(bad("docker-log-max-file", "must be at least 1"));
+        }
         let metrics_bind_addr = pick(&cli.metrics_bind_addr, file.metrics_bind_addr)
             .map(|a| metrics_addr(&a))
             .transpose()?;
@@ -341,7 +398,57 @@ impl Config {
                 format!("{log_level:?} is not one of error, warn, info, debug, trace"),
             ));
         }
+        let network_plugin = match pick(&cli.network_plugin, file.network_plugin).as_deref() {
+            None | Some("") | Some("docker") => NetworkPlugin::Docker,
+            Some("cni") => NetworkPlugin::Cni,
+            Some(other) => {
+                return Err(bad(
+                    "network-plugin",
+                    format!("{other:?} is not cni or docker (empty means docker)"),
+                ));
+            }
+        };
+        let absolute = |setting: &'static str, p: PathBuf| {
+            if p.is_absolute() {
+                Ok(p)
+            } else {
+                Err(bad(
+                    setting,
+                    format!("{} is not an absolute path", p.display()),
+                ))
+            }
+        };
+        let cni_conf_dir = absolute(
+            "cni-conf-dir",
+            pick(&cli.cni_conf_dir, file.cni_conf_dir)
+                .unwrap_or_else(|| PathBuf::from("/etc/cni/net.d")),
+        )?;
+        let cni_cache_dir = absolute(
+            "cni-cache-dir",
+            pick(&cli.cni_cache_dir, file.cni_cache_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/cni/cache")),
+        )?;
+        let cni_bin_dirs = pick(&cli.cni_bin_dir, file.cni_bin_dir)
+            .unwrap_or_else(|| "/opt/cni/bin".to_string())
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| absolute("cni-bin-dir", PathBuf::from(d)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if cni_bin_dirs.is_empty() {
+            return Err(bad("cni-bin-dir", "names no directory"));
+        }
+        let cni_plugin_timeout = duration(
+            "cni-plugin-timeout",
+            pick(&cli.cni_plugin_timeout, file.cni_plugin_timeout),
+            "1m",
+        )?;
         Ok(Config {
+            network_plugin,
+            cni_conf_dir,
+            cni_bin_dirs,
+            cni_cache_dir,
+            cni_plugin_timeout,
             listen: listen_endpoint(&endpoint)?,
             socket_group: pick(&cli.socket_group, file.socket_group),
             docker_socket: unix_path("docker-endpoint", &docker)?,
@@ -381,6 +488,8 @@ impl Config {
                 pick(&cli.image_fs_sample_interval, file.image_fs_sample_interval),
                 "1m",
             )?,
+            docker_log_max_size,
+            docker_log_max_file,
             log_level,
             log_format: cli
                 .log_format
@@ -389,6 +498,17 @@ impl Config {
             compat_warnings: cli.compat.warnings(),
         })
     }
+}
+
+/// What Docker's json-file driver takes for `max-size`: a positive whole
+/// number with an optional k, m or g (either case, optional b).
+fn docker_size_ok(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let unitless = lower.strip_suffix('b').unwrap_or(&lower);
+    let digits = unitless.strip_suffix(['k', 'm', 'g']).unwrap_or(unitless);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -491,6 +611,25 @@ mod tests {
     }
 
     #[test]
+    fn docker_log_buffer_settings() {
+        let c = Config::default();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("10m", 5)
+        );
+        let file: FileConfig =
+            toml::from_str("docker_log_max_size = \"100k\"\ndocker_log_max_file = 2").unwrap();
+        let c = Config::resolve(&cli(&["--docker-log-max-size", "1G"]), file).unwrap();
+        assert_eq!(
+            (c.docker_log_max_size.as_str(), c.docker_log_max_file),
+            ("1G", 2)
+        );
+        for ok in ["1", "512k", "10m", "10mb", "2g"] {
+            assert!(docker_size_ok(ok), "{ok}");
+        }
+    }
+
+    #[test]
     fn cri_dockerd_root_directory_alias() {
         let c = Config::load(&cli(&["--cri-dockerd-root-directory", "/tmp/x"])).unwrap();
         assert_eq!(c.root_directory, PathBuf::from("/tmp/x"));
@@ -530,6 +669,16 @@ mod tests {
             (&["--root-directory", "rel/dir"], "root-directory"),
             (&["--sandbox-network", "host"], "sandbox-network"),
             (&["--sandbox-network", "a b"], "sandbox-network"),
+            (&["--network-plugin", "kubenet"], "network-plugin"),
+            (&["--cni-conf-dir", "net.d"], "cni-conf-dir"),
+            (&["--cni-bin-dir", "/opt/cni/bin,rel"], "cni-bin-dir"),
+            (&["--cni-bin-dir", ","], "cni-bin-dir"),
+            (&["--cni-cache-dir", "cache"], "cni-cache-dir"),
+            (&["--cni-plugin-timeout", "0s"], "cni-plugin-timeout"),
+            (&["--docker-log-max-size", "ten"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "0m"], "docker-log-max-size"),
+            (&["--docker-log-max-size", "1x"], "docker-log-max-size"),
+            (&["--docker-log-max-file", "0"], "docker-log-max-file"),
         ];
         for (args, setting) in cases {
             let err = Config::load(&cli(args)).unwrap_err();

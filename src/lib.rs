@@ -8,15 +8,18 @@
 pub mod api;
 pub mod cgroups;
 pub mod client;
+pub mod cni;
 pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod error;
 pub mod logging;
+pub mod logs;
 pub mod mapping;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 pub mod streaming;
 
 pub use error::{Error, Result};

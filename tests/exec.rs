@@ -459,8 +459,10 @@ async fn idle_sessions_time_out() {
     let started = std::time::Instant::now();
     ws.collect(LIMIT).await;
     let took = started.elapsed();
+    // The server's idle clock starts at the upgrade, a moment before ours;
+    // the command itself would run 60 s.
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(20),
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(20),
         "{took:?}"
     );
 }

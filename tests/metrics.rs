@@ -113,4 +113,29 @@ async fn counters_and_histograms_move_with_calls() {
     );
     let (head, _) = scrape(port, "/other");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // A running container that prints has a log writer and written bytes.
+    let mut pod = common::pod::Pod::new(&server).await;
+    let id = pod
+        .create(&pod.ctr("talker", "echo hello from the log; exec sleep 300"))
+        .await
+        .unwrap();
+    pod.start(&id).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, body) = scrape(port, "/metrics");
+        let writers = value(&body, "docker_cri_log_writers").unwrap_or(0.0);
+        let bytes = value(&body, "docker_cri_log_bytes_total").unwrap_or(0.0);
+        if writers >= 1.0 && bytes > 0.0 {
+            assert!(
+                value(&body, "docker_cri_log_lag_seconds_count").unwrap_or(0.0) >= 1.0,
+                "{body}"
+            );
+            assert_eq!(value(&body, "docker_cri_streaming_sessions"), Some(0.0));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    pod.stop(&id, 0).await.unwrap();
 }

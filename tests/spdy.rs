@@ -406,7 +406,8 @@ async fn idle_sessions_time_out() {
     client.closed(LIMIT).await;
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
+        // The server's clock starts at its last write, a moment before ours.
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(20),
         "{took:?}"
     );
 }

@@ -145,41 +145,83 @@ impl Cgroups {
     /// The directory of `pid`'s cgroup for a v1 controller (`None` on v2:
     /// the unified hierarchy), from `/proc/<pid>/cgroup`.
     pub fn dir_of(&self, pid: i64, controller: Option<&str>) -> Result<PathBuf> {
-        let file = self.proc_root.join(pid.to_string()).join("cgroup");
-        let text = fs::read_to_string(&file)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", file.display())))?;
+        let placement = self.placement_of(pid)?;
         let wanted = match (self.version, controller) {
             (Version::V2, _) | (Version::V1, None) => None,
             (Version::V1, Some(c)) => Some(c),
         };
-        for line in text.lines() {
+        let found = match wanted {
+            None => placement.unified.clone(),
+            Some(c) => placement.controller(c).map(Path::to_path_buf),
+        };
+        found.ok_or_else(|| {
+            Error::internal(format!(
+                "/proc/{pid}/cgroup names no {} cgroup",
+                wanted.unwrap_or("unified")
+            ))
+        })
+    }
+
+    /// Every cgroup directory of `pid`, from one read of `/proc/<pid>/cgroup`.
+    pub fn placement_of(&self, pid: i64) -> Result<Placement> {
+        let file = self.proc_root.join(pid.to_string()).join("cgroup");
+        let text = fs::read_to_string(&file)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", file.display())))?;
+        Ok(self.placement_from(&text))
+    }
+
+    /// Parses a `/proc/<pid>/cgroup` text into directories under this root.
+    /// Lines that climb out of the hierarchy (`..`) are ignored.
+    pub fn placement_from(&self, proc_cgroup: &str) -> Placement {
+        let mut placement = Placement::default();
+        for line in proc_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
             let (Some(_), Some(controllers), Some(path)) =
                 (parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };
-            let hit = match wanted {
-                None => controllers.is_empty(),
-                Some(c) => controllers.split(',').any(|x| x == c),
-            };
-            if hit {
-                let rel = path.trim_start_matches('/');
-                if rel.split('/').any(|seg| seg == "..") {
-                    break;
+            let rel = path.trim_start_matches('/');
+            if rel.split('/').any(|seg| seg == "..") {
+                continue;
+            }
+            if controllers.is_empty() {
+                if self.version == Version::V2 {
+                    placement.unified = Some(self.root.join(rel));
                 }
-                let base = match wanted {
-                    None => self.root.clone(),
-                    Some(c) => self.root.join(c),
-                };
-                return Ok(base.join(rel));
+                continue;
+            }
+            if self.version == Version::V1 {
+                for c in controllers.split(',') {
+                    if let Some(dir) = self.v1_controller_dir(c, controllers) {
+                        placement.v1.push((c.to_string(), dir.join(rel)));
+                    }
+                }
             }
         }
-        Err(Error::internal(format!(
-            "{} names no {} cgroup",
-            file.display(),
-            wanted.unwrap_or("unified")
-        )))
+        placement
+    }
+
+    /// Where a v1 controller is mounted: its own directory (`memory`), or
+    /// the co-mount's (`cpu,cpuacct`) reached by either name.
+    fn v1_controller_dir(&self, controller: &str, comount: &str) -> Option<PathBuf> {
+        if controller.starts_with("name=") {
+            return None;
+        }
+        let own = self.root.join(controller);
+        if own.is_dir() {
+            return Some(own);
+        }
+        let joint = self.root.join(comount);
+        joint.is_dir().then_some(joint)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn proc_root(&self) -> &Path {
+        &self.proc_root
     }
 
     /// Writes each setting into container `id`'s cgroup, found through its
@@ -241,6 +283,41 @@ impl Cgroups {
             })?;
         }
         Ok(())
+    }
+}
+
+/// A process's cgroup directories: the unified one (v2) or one per v1
+/// controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub unified: Option<PathBuf>,
+    pub v1: Vec<(String, PathBuf)>,
+}
+
+impl Placement {
+    /// The directory of a v1 controller.
+    pub fn controller(&self, name: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, p)| p.as_path())
+    }
+
+    /// The same placement one level up: a container's pod cgroup.
+    pub fn parent(&self) -> Placement {
+        let up = |p: &PathBuf| p.parent().map(Path::to_path_buf);
+        Placement {
+            unified: self.unified.as_ref().and_then(up),
+            v1: self
+                .v1
+                .iter()
+                .filter_map(|(c, p)| up(p).map(|p| (c.clone(), p)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.unified.is_none() && self.v1.is_empty()
     }
 }
 

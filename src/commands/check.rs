@@ -135,15 +135,41 @@ pub async fn check(
             ),
         ),
     }
-    report.add(
-        "pod network",
-        Outcome::Ok,
-        format!(
-            "Docker network {:?} (CNI is not implemented yet)",
-            runtime.config().sandbox_network
-        ),
-    );
+    network_check(runtime.config(), &mut report);
     report
+}
+
+/// Docker's own networks, or a CNI configuration docker-cri can use.
+fn network_check(config: &Config, report: &mut CheckReport) {
+    if config.network_plugin != crate::config::NetworkPlugin::Cni {
+        report.add(
+            "pod network",
+            Outcome::Ok,
+            format!("Docker network {:?}", config.sandbox_network),
+        );
+        return;
+    }
+    let cni = crate::cni::Cni::new(crate::cni::Settings {
+        conf_dir: config.cni_conf_dir.clone(),
+        bin_dirs: config.cni_bin_dirs.clone(),
+        cache_dir: config.cni_cache_dir.clone(),
+        plugin_timeout: config.cni_plugin_timeout,
+    });
+    match cni.ready() {
+        Ok(list) => report.add(
+            "pod network",
+            Outcome::Ok,
+            format!("CNI network {:?} from {}", list.name, list.file.display()),
+        ),
+        Err(why) => report.add(
+            "pod network",
+            Outcome::Fail,
+            format!(
+                "{why}; install the cluster's network plugin (it writes its config into {})",
+                config.cni_conf_dir.display()
+            ),
+        ),
+    }
 }
 
 async fn docker_checks(runtime: &Runtime, kubelet_driver: Option<&str>, report: &mut CheckReport) {

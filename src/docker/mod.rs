@@ -13,7 +13,9 @@ pub mod containers;
 mod error;
 pub mod exec;
 pub mod images;
+pub mod logs;
 pub mod system;
+pub mod view;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -169,6 +171,12 @@ impl DockerClient {
             shared.metrics = metrics;
         }
         self
+    }
+
+    /// Where this client records its calls; shared with the rest of the
+    /// process's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
     }
 
     pub fn call_timeout(&self) -> Duration {

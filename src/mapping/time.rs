@@ -6,9 +6,16 @@ pub fn rfc3339_to_nanos(text: &str) -> i64 {
     parse(text).unwrap_or(0).max(0)
 }
 
+/// Like [`rfc3339_to_nanos`], but `None` for what does not parse.
+pub fn rfc3339_nanos(text: &str) -> Option<i64> {
+    parse(text)
+}
+
 fn parse(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+    // ASCII only: the slicing below must not split a character (log file
+    // tails are parsed with this too).
+    if b.len() < 20 || !b.is_ascii() || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
     let num = |s: &str| s.parse::<i64>().ok();
@@ -21,12 +28,14 @@ fn parse(text: &str) -> Option<i64> {
     let mut rest = &text[19..];
     let mut nanos = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
+        // Without allocating: this runs for every log line.
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let mut f = frac[..digits.min(9)].to_string();
-        while f.len() < 9 {
-            f.push('0');
-        }
-        nanos = num(&f)?;
+        nanos = frac
+            .bytes()
+            .take(9)
+            .take_while(u8::is_ascii_digit)
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+            * 10i64.pow(9 - digits.min(9) as u32);
         rest = &frac[digits..];
     }
     let offset_secs = match rest {
@@ -70,6 +79,10 @@ mod tests {
             ("2000-02-29T01:00:00+01:00", 951_782_400_000_000_000),
             ("0001-01-01T00:00:00Z", 0),
             ("garbage", 0),
+            ("2026-11-28T11:28:14.Z", 1_795_865_294_000_000_000),
+            ("2026-11-28T11:28:14.1234567891Z", 1_795_865_294_123_456_789),
+            ("2026-11-2éT11:28:14Z", 0),
+            ("2026-11-28T1é:28:14.000000000Z", 0),
             ("", 0),
         ];
         for (text, want) in cases {

@@ -7,7 +7,7 @@ mod histogram;
 pub mod server;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -119,6 +119,21 @@ pub struct Metrics {
     rpcs: CallTable,
     docker: CallTable,
     docker_connected: AtomicBool,
+    streaming_sessions: AtomicI64,
+    log_writers: AtomicI64,
+    log_bytes: AtomicU64,
+    /// From Docker's timestamp on a batch's newest line to its write.
+    log_lag: AtomicHistogram,
+}
+
+/// Counts one in-flight thing (a streaming session, a log writer) while it
+/// lives.
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -135,6 +150,27 @@ impl Metrics {
         let stats = self.docker.get(call);
         stats.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
         stats.latency.observe(took);
+    }
+
+    /// A streaming (exec/attach/port-forward) session, counted while the
+    /// guard lives.
+    pub fn streaming_session(&self) -> InFlight<'_> {
+        self.streaming_sessions.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.streaming_sessions)
+    }
+
+    /// A container log writer, counted while the guard lives.
+    pub fn log_writer(&self) -> InFlight<'_> {
+        self.log_writers.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.log_writers)
+    }
+
+    /// One write of CRI log lines; `lag`: since Docker stamped the newest.
+    pub fn record_log_write(&self, bytes: usize, lag: Option<Duration>) {
+        self.log_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(lag) = lag {
+            self.log_lag.observe(lag);
+        }
     }
 
     pub fn set_docker_connected(&self, connected: bool) {
@@ -170,6 +206,40 @@ impl Collector for Metrics {
             None,
             connected.metric_type(),
         )?)?;
+
+        for (name, help, value) in [
+            (
+                "docker_cri_streaming_sessions",
+                "exec, attach and port-forward sessions in flight",
+                &self.streaming_sessions,
+            ),
+            (
+                "docker_cri_log_writers",
+                "container log writers running",
+                &self.log_writers,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value.load(Ordering::Relaxed));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let bytes = ConstCounter::new(self.log_bytes.load(Ordering::Relaxed));
+        bytes.encode(encoder.encode_descriptor(
+            "docker_cri_log_bytes",
+            "bytes written to CRI container log files",
+            None,
+            bytes.metric_type(),
+        )?)?;
+        let (sum, count, buckets) = self.log_lag.snapshot();
+        encoder
+            .encode_descriptor(
+                "docker_cri_log_lag_seconds",
+                "time from Docker's timestamp on a log line to its write into the CRI log file",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                sum, count, &buckets, None,
+            )?;
 
         encode_table(
             &mut encoder,
@@ -267,6 +337,23 @@ mod tests {
         }
         // Nothing recorded: no series.
         assert!(!text.contains("method=\"ListImages\""), "{text}");
+        {
+            let _session = m.streaming_session();
+            let _w1 = m.log_writer();
+            let _w2 = m.log_writer();
+            m.record_log_write(100, Some(Duration::from_millis(20)));
+            let text = m.render();
+            assert!(text.contains("docker_cri_streaming_sessions 1"), "{text}");
+            assert!(text.contains("docker_cri_log_writers 2"), "{text}");
+            assert!(text.contains("docker_cri_log_bytes_total 100"), "{text}");
+            assert!(
+                text.contains("docker_cri_log_lag_seconds_count 1"),
+                "{text}"
+            );
+        }
+        let text = m.render();
+        assert!(text.contains("docker_cri_streaming_sessions 0"), "{text}");
+        assert!(text.contains("docker_cri_log_writers 0"), "{text}");
     }
 
     #[test]

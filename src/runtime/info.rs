@@ -56,20 +56,37 @@ impl Runtime {
                 "podInfraContainerImage": self.config().pause_image,
                 "rootDirectory": self.config().root_directory,
                 "runtimeRequestTimeout": format!("{:?}", self.config().runtime_request_timeout),
+                "networkPlugin": format!("{:?}", self.config().network_plugin).to_lowercase(),
+                "cniConfDir": self.config().cni_conf_dir,
+                "cniBinDirs": self.config().cni_bin_dirs,
+                "cniCacheDir": self.config().cni_cache_dir,
+                "cniNetwork": self.cni.as_deref().and_then(|c| c.ready().ok()).map(|n| {
+                    serde_json::json!({ "name": n.name, "file": n.file, "cniVersion": n.cni_version })
+                }),
             });
             info.insert("config".to_string(), config.to_string());
         }
-        let condition = |kind: &str| api::RuntimeCondition {
-            r#type: kind.to_string(),
+        // Docker's bridge network comes with the daemon, so it is ready
+        // exactly when Docker is; CNI needs a valid config as well.
+        let network = match (runtime_ready, self.cni.as_deref().map(|c| c.ready())) {
+            (true, Some(Err(why))) => (false, "NetworkPluginNotReady".to_string(), why),
+            _ => (runtime_ready, reason.clone(), message.clone()),
+        };
+        let runtime = api::RuntimeCondition {
+            r#type: "RuntimeReady".to_string(),
             status: runtime_ready,
-            reason: reason.clone(),
-            message: message.clone(),
+            reason,
+            message,
+        };
+        let network = api::RuntimeCondition {
+            r#type: "NetworkReady".to_string(),
+            status: network.0,
+            reason: network.1,
+            message: network.2,
         };
         Ok(api::StatusResponse {
             status: Some(api::RuntimeStatus {
-                // Docker's bridge network comes with the daemon, so the
-                // network is ready exactly when Docker is.
-                conditions: vec![condition("RuntimeReady"), condition("NetworkReady")],
+                conditions: vec![runtime, network],
             }),
             info,
             runtime_handlers: handlers,

@@ -11,9 +11,11 @@ mod fs_usage;
 pub mod host;
 mod images;
 mod info;
+mod logs;
 pub mod pause_image;
 mod port_forward;
 mod sandbox;
+mod stats;
 pub mod work;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use host::KeyedLocks;
 pub use exec::Stdio;
 pub use exec_sync::{ExecSyncOutput, MAX_EXEC_SYNC_OUTPUT};
 pub use fs_usage::FsUsageSampler;
+pub use stats::StatsCollector;
 
 /// A Docker container docker-cri manages (a sandbox or an app container),
 /// as much as the RPCs need to know to act on it.
@@ -76,8 +79,14 @@ pub struct Runtime {
     oom_update_noted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Mints exec/attach/port-forward URLs once the streaming server is up.
     streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
+    /// Stats and metrics, read from the kernel.
+    stats: StatsCollector<Arc<DockerClient>>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
+    /// CNI pod networking; `None` under `--network-plugin docker`.
+    cni: Option<Arc<crate::cni::Cni>>,
+    /// The CRI log file writers of running containers.
+    logs: crate::logs::LogManager,
 }
 
 impl Runtime {
@@ -99,9 +108,19 @@ impl Runtime {
                 .with_metrics(metrics.clone()),
         );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
+        let logs = crate::logs::LogManager::new(
+            Arc::new(docker.clone()),
+            config.root_directory.join("logs"),
+            metrics.clone(),
+        );
+        let stats = StatsCollector::new(
+            docker.clone(),
+            crate::cgroups::Cgroups::host(),
+            std::path::PathBuf::from("/sys"),
+            crate::stats::layer::Budget::default(),
+        );
         Ok(Runtime {
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
-            config,
             docker,
             fs_usage,
             pod_cidr: RwLock::new(String::new()),
@@ -117,8 +136,19 @@ impl Runtime {
             apparmor_enabled: host::apparmor_enabled(),
             oom_update_noted: Default::default(),
             streaming: std::sync::OnceLock::new(),
+            stats,
             failed_starts: Default::default(),
             detached: work::WorkTracker::default(),
+            cni: (config.network_plugin == crate::config::NetworkPlugin::Cni).then(|| {
+                Arc::new(crate::cni::Cni::new(crate::cni::Settings {
+                    conf_dir: config.cni_conf_dir.clone(),
+                    bin_dirs: config.cni_bin_dirs.clone(),
+                    cache_dir: config.cni_cache_dir.clone(),
+                    plugin_timeout: config.cni_plugin_timeout,
+                }))
+            }),
+            config,
+            logs,
         })
     }
 
@@ -252,6 +282,10 @@ impl Runtime {
     /// Connects Exec/Attach/PortForward to the streaming server; once.
     pub fn set_streaming(&self, streaming: Arc<crate::streaming::Streaming>) {
         let _ = self.streaming.set(streaming);
+    }
+
+    pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
+        &self.stats
     }
 
     /// Where calls that must outlive their caller run (see `rpc::detached`).

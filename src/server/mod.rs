@@ -37,6 +37,9 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// removes the socket.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Arc::new(config);
+    // State first (checkpoints loaded, corrupt ones set aside), then the
+    // socket: a client that can connect sees docker-cri's state whole.
+    let runtime = Arc::new(Runtime::new(config.clone())?);
     let listener = match &config.listen {
         Listen::Unix(path) => socket::bind(path, config.socket_group.as_deref())?,
         Listen::Systemd { name } => {
@@ -45,7 +48,6 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
                 .map_err(|e| Error::internal(format!("systemd socket: {e}")))?
         }
     };
-    let runtime = Arc::new(Runtime::new(config.clone())?);
     let (streaming, streaming_server) = crate::streaming::bind(
         config.streaming_bind_addr,
         runtime.docker_handle(),
@@ -56,6 +58,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     runtime.set_streaming(streaming);
     // Sessions in flight end with the process; the listener with serve().
     let streaming_task = tokio::spawn(streaming_server.run());
+    // Containers that kept running (or exited) while docker-cri was down.
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.resume_container_logs().await }
+    });
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);

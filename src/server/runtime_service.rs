@@ -321,9 +321,15 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn reopen_container_log(
         &self,
-        _request: Request<api::ReopenContainerLogRequest>,
+        request: Request<api::ReopenContainerLogRequest>,
     ) -> Result<Response<api::ReopenContainerLogResponse>, Status> {
-        Err(not_implemented("ReopenContainerLog"))
+        let id = request.get_ref().container_id.clone();
+        let span = info_span!("ReopenContainerLog", container = %id);
+        handle("ReopenContainerLog", span, request.metadata(), async {
+            self.runtime.reopen_container_log(&id).await?;
+            Ok(api::ReopenContainerLogResponse {})
+        })
+        .await
     }
 
     async fn exec_sync(
@@ -356,16 +362,32 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn container_stats(
         &self,
-        _request: Request<api::ContainerStatsRequest>,
+        request: Request<api::ContainerStatsRequest>,
     ) -> Result<Response<api::ContainerStatsResponse>, Status> {
-        Err(not_implemented("ContainerStats"))
+        let id = request.get_ref().container_id.clone();
+        let span = info_span!("ContainerStats", container = %id);
+        handle("ContainerStats", span, request.metadata(), async {
+            let stats = self.runtime.stats().container_stats(&id).await?;
+            Ok(api::ContainerStatsResponse { stats: Some(stats) })
+        })
+        .await
     }
 
     async fn list_container_stats(
         &self,
-        _request: Request<api::ListContainerStatsRequest>,
+        request: Request<api::ListContainerStatsRequest>,
     ) -> Result<Response<api::ListContainerStatsResponse>, Status> {
-        Err(not_implemented("ListContainerStats"))
+        let filter = request.get_ref().filter.clone();
+        let span = info_span!("ListContainerStats");
+        handle("ListContainerStats", span, request.metadata(), async {
+            let stats = self
+                .runtime
+                .stats()
+                .list_container_stats(filter.as_ref())
+                .await?;
+            Ok(api::ListContainerStatsResponse { stats })
+        })
+        .await
     }
 
     type StreamContainerStatsStream = BoxStream<api::StreamContainerStatsResponse>;
@@ -379,16 +401,32 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn pod_sandbox_stats(
         &self,
-        _request: Request<api::PodSandboxStatsRequest>,
+        request: Request<api::PodSandboxStatsRequest>,
     ) -> Result<Response<api::PodSandboxStatsResponse>, Status> {
-        Err(not_implemented("PodSandboxStats"))
+        let id = request.get_ref().pod_sandbox_id.clone();
+        let span = info_span!("PodSandboxStats", sandbox = %id);
+        handle("PodSandboxStats", span, request.metadata(), async {
+            let stats = self.runtime.stats().pod_sandbox_stats(&id).await?;
+            Ok(api::PodSandboxStatsResponse { stats: Some(stats) })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _request: Request<api::ListPodSandboxStatsRequest>,
+        request: Request<api::ListPodSandboxStatsRequest>,
     ) -> Result<Response<api::ListPodSandboxStatsResponse>, Status> {
-        Err(not_implemented("ListPodSandboxStats"))
+        let filter = request.get_ref().filter.clone();
+        let span = info_span!("ListPodSandboxStats");
+        handle("ListPodSandboxStats", span, request.metadata(), async {
+            let stats = self
+                .runtime
+                .stats()
+                .list_pod_sandbox_stats(filter.as_ref())
+                .await?;
+            Ok(api::ListPodSandboxStatsResponse { stats })
+        })
+        .await
     }
 
     type StreamPodSandboxStatsStream = BoxStream<api::StreamPodSandboxStatsResponse>;
@@ -432,16 +470,27 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn list_metric_descriptors(
         &self,
-        _request: Request<api::ListMetricDescriptorsRequest>,
+        request: Request<api::ListMetricDescriptorsRequest>,
     ) -> Result<Response<api::ListMetricDescriptorsResponse>, Status> {
-        Err(not_implemented("ListMetricDescriptors"))
+        let span = info_span!("ListMetricDescriptors");
+        handle("ListMetricDescriptors", span, request.metadata(), async {
+            Ok(api::ListMetricDescriptorsResponse {
+                descriptors: self.runtime.stats().metric_descriptors(),
+            })
+        })
+        .await
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
-        _request: Request<api::ListPodSandboxMetricsRequest>,
+        request: Request<api::ListPodSandboxMetricsRequest>,
     ) -> Result<Response<api::ListPodSandboxMetricsResponse>, Status> {
-        Err(not_implemented("ListPodSandboxMetrics"))
+        let span = info_span!("ListPodSandboxMetrics");
+        handle("ListPodSandboxMetrics", span, request.metadata(), async {
+            let pod_metrics = self.runtime.stats().pod_sandbox_metrics().await?;
+            Ok(api::ListPodSandboxMetricsResponse { pod_metrics })
+        })
+        .await
     }
 
     type StreamPodSandboxMetricsStream = BoxStream<api::StreamPodSandboxMetricsResponse>;

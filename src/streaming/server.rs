@@ -313,7 +313,10 @@ fn spdy_upgrade(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => job.run(TokioIo::new(upgraded), &state).await,
+            Ok(upgraded) => {
+                let _counted = state.docker.metrics().streaming_session();
+                job.run(TokioIo::new(upgraded), &state).await;
+            }
             Err(error) => tracing::debug!(%error, "spdy upgrade failed"),
         }
     });
@@ -380,6 +383,7 @@ impl Session {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let _counted = state.docker.metrics().streaming_session();
         match self {
             Session::RemoteCommand(protocol, opts, target) => {
                 let (streams, driver) =

@@ -33,6 +33,16 @@ impl Pod {
         Self::with_sandbox_config(server, image, handler, |_| {}).await
     }
 
+    /// A pod with Linux settings (a cgroup parent, namespaces).
+    pub async fn with_linux(
+        server: &Server,
+        image: TestImage,
+        handler: &str,
+        linux: Option<api::LinuxPodSandboxConfig>,
+    ) -> Pod {
+        Self::with_sandbox_config(server, image, handler, |c| c.linux = linux).await
+    }
+
     /// A pod whose sandbox config `edit` adjusts before RunPodSandbox.
     pub async fn with_sandbox_config(
         server: &Server,

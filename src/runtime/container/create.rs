@@ -128,7 +128,8 @@ impl Runtime {
         map::create_body(&plan)?;
         let resolved = prepare_host_paths(&config.mounts).await?;
         plan.mounts = &resolved;
-        let body = map::create_body(&plan)?;
+        let mut body = map::create_body(&plan)?;
+        self.set_docker_log_config(&mut body);
 
         let name = map::docker_name(meta, &pod.pod);
         let _guard = self.container_name_locks.lock(&name).await;

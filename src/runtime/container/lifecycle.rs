@@ -29,10 +29,16 @@ impl Runtime {
                 )));
             }
         }
+        let log_path = self
+            .create_container_log(&id, inspect.config.as_ref().and_then(|c| c.labels.as_ref()))
+            .await?;
         self.docker()
             .start_container(&id)
             .await
             .map_err(|e| e.context(format!("starting container {id}")))?;
+        if let Some(path) = &log_path {
+            self.follow_container_log(&id, path).await;
+        }
         let labels = inspect
             .config
             .as_ref()
@@ -89,14 +95,16 @@ impl Runtime {
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<()> {
-        let Some(id) = self.find_container(id).await?.map(|c| c.id) else {
+        let Some(container) = self.find_container(id).await? else {
             return Ok(());
         };
-        self.docker().remove_container(&id).await?;
+        self.docker().remove_container(&container.id).await?;
         self.failed_starts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+            .remove(&container.id);
+        self.forget_container_log(&container.id, Some(&container.labels))
+            .await;
         Ok(())
     }
 }

@@ -14,6 +14,10 @@ impl Runtime {
         verbose: bool,
     ) -> Result<(api::ContainerStatus, HashMap<String, String>)> {
         let inspect = self.inspect_managed_container(id).await?;
+        if let Some(id) = inspect.id.as_deref().filter(|_| exited(&inspect)) {
+            // Its last lines reach the log file before EXITED is reported.
+            self.drain_container_log(id).await;
+        }
         let pid = inspect
             .state
             .as_ref()
@@ -30,7 +34,7 @@ impl Runtime {
         let mut info = HashMap::new();
         if verbose {
             let hc = inspect.host_config.clone().unwrap_or_default();
-            let details = serde_json::json!({
+            let mut details = serde_json::json!({
                 "pid": pid,
                 "dockerName": inspect.name,
                 "sandboxId": status_label(&inspect, crate::mapping::labels::SANDBOX_ID),
@@ -42,10 +46,23 @@ impl Runtime {
                 "cgroupParent": hc.cgroup_parent,
                 "restartCount": inspect.restart_count,
             });
+            // Where the process lives: namespaces (with inodes, so shared
+            // ones show) and cgroup directories.
+            if let Some(pid) = pid {
+                details["process"] = crate::stats::process::placement_info(&self.cgroups, pid);
+            }
             info.insert("info".to_string(), details.to_string());
         }
         Ok((status, info))
     }
+}
+
+fn exited(c: &bollard::models::ContainerInspectResponse) -> bool {
+    use bollard::models::ContainerStateStatusEnum as S;
+    matches!(
+        c.state.as_ref().and_then(|s| s.status),
+        Some(S::EXITED | S::DEAD)
+    )
 }
 
 fn status_label(c: &bollard::models::ContainerInspectResponse, key: &str) -> Option<String> {

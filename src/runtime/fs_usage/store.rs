@@ -17,18 +17,8 @@ const DEFAULT_DOCKER_ROOT: &str = "/var/lib/docker";
 /// its snapshots when Docker uses the system containerd.
 const CONTAINERD_ROOT: &str = "/var/lib/containerd";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub bytes: u64,
-    pub inodes: u64,
-}
-
-impl std::ops::AddAssign for Usage {
-    fn add_assign(&mut self, other: Usage) {
-        self.bytes += other.bytes;
-        self.inodes += other.inodes;
-    }
-}
+pub use crate::stats::du::Usage;
+use crate::stats::du::walk;
 
 #[derive(Debug, Clone)]
 pub struct FsUsage {
@@ -168,9 +158,12 @@ impl LayerStore {
     }
 }
 
-/// Splits `<root>/<driver>` into container writable layers (named by the
-/// layer store's `mounts/*/mount-id` and `init-id`) and everything else,
-/// which is image layers.
+/// Splits `<root>/<driver>` into container writable layers and everything
+/// else, which is image layers. A container's writable layer is the `diff`
+/// directory of its mount (the layer store's `mounts/*/mount-id`): exactly
+/// what ContainerStats reports as its writable layer, so the two agree. The
+/// rest of a container's layer directory (overlay's work dir, the init layer
+/// Docker derives from the image) counts with the images.
 pub fn measure_layers(root: &Path, driver: &str) -> Result<FsUsage> {
     let layers_dir = root.join(driver);
     let (mountpoint, scan_dir) = if !driver.is_empty() && layers_dir.is_dir() {
@@ -195,55 +188,41 @@ pub fn measure_layers(root: &Path, driver: &str) -> Result<FsUsage> {
     let device = fs::metadata(&scan_dir).map(|m| m.dev()).unwrap_or(0);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let usage = walk(&entry.path(), device, &mut seen);
-        if container_layers.contains(&name) {
-            containers += usage;
-        } else {
-            images += usage;
+        let path = entry.path();
+        let is_container = container_layers.contains(&name) && path.join("diff").is_dir();
+        if !is_container {
+            images += walk(&path, device, &mut seen);
+            continue;
+        }
+        // The layer directory's own inode, then its parts.
+        images += Usage {
+            bytes: fs::symlink_metadata(&path).map_or(0, |m| m.blocks() * 512),
+            inodes: 1,
+        };
+        for part in fs::read_dir(&path).into_iter().flatten().flatten() {
+            let usage = walk(&part.path(), device, &mut seen);
+            if part.file_name() == "diff" {
+                containers += usage;
+            } else {
+                images += usage;
+            }
         }
     }
     Ok(FsUsage::new(mountpoint, images, containers))
 }
 
+/// The layers of containers' writable mounts (not their init layers).
 fn container_layer_ids(layer_store: &Path) -> HashSet<String> {
     let mut ids = HashSet::new();
     let Ok(mounts) = fs::read_dir(layer_store.join("layerdb").join("mounts")) else {
         return ids;
     };
     for mount in mounts.flatten() {
-        for file in ["mount-id", "init-id"] {
-            if let Ok(id) = fs::read_to_string(mount.path().join(file)) {
-                ids.insert(id.trim().to_string());
-            }
+        if let Ok(id) = fs::read_to_string(mount.path().join("mount-id")) {
+            ids.insert(id.trim().to_string());
         }
     }
     ids
-}
-
-/// Allocated bytes and inodes below `path` on `device`, without following
-/// symlinks or crossing mounts, counting hard-linked files once.
-fn walk(path: &Path, device: u64, seen: &mut HashSet<(u64, u64)>) -> Usage {
-    let mut usage = Usage::default();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(meta) = fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.dev() != device {
-            continue;
-        }
-        if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
-            continue;
-        }
-        usage.bytes += meta.blocks() * 512;
-        usage.inodes += 1;
-        if meta.is_dir()
-            && let Ok(children) = fs::read_dir(&p)
-        {
-            stack.extend(children.flatten().map(|c| c.path()));
-        }
-    }
-    usage
 }
 
 #[cfg(test)]
@@ -276,15 +255,16 @@ mod tests {
 
         let u = measure_layers(r, "overlay2").unwrap();
         assert_eq!(u.mountpoint, r.join("overlay2"));
+        // The container figure is its writable layer (`diff`), measured as
+        // the writable-layer stats measure it.
+        let writable = crate::stats::du::measure(&r.join("overlay2/ctrlayer/diff")).unwrap();
+        assert_eq!(u.containers, writable);
+        assert!(u.containers.bytes >= 4096, "{u:?}");
         assert!(u.images.bytes >= 64 * 1024, "{u:?}");
-        assert!(
-            u.containers.bytes >= 4096 && u.containers.bytes < 64 * 1024,
-            "{u:?}"
-        );
-        // imagelayer, diff, big
-        assert_eq!(u.images.inodes, 3);
-        // two layer dirs, two diff dirs, two files
-        assert_eq!(u.containers.inodes, 6);
+        // diff dir and its file
+        assert_eq!(u.containers.inodes, 2);
+        // imagelayer, diff, big; ctrlayer itself; the init layer, its diff, x
+        assert_eq!(u.images.inodes, 7);
 
         let resp = u.to_response();
         assert_eq!(resp.image_filesystems.len(), 1);

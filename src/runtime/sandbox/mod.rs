@@ -1,6 +1,7 @@
 //! Pod sandboxes as pause containers: one file per operation.
 
 mod list;
+mod network;
 mod remove;
 mod run;
 mod status;

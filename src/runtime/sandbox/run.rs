@@ -30,6 +30,7 @@ impl Runtime {
         let deprecated_path = security.map_or("", |s| s.seccomp_profile_path.as_str());
         let seccomp = seccomp_choice(security.and_then(|s| s.seccomp.as_ref()), deprecated_path)?;
         let seccomp_opt = self.seccomp_security_opt(&seccomp).await?;
+        let cni_plan = self.plan_cni(config).await?;
 
         let info = self.docker().info().await?;
         let docker_runtime = match runtime_handler {
@@ -66,22 +67,37 @@ impl Runtime {
             runtime_handler,
             docker_runtime,
             pause_image: &self.config().pause_image,
-            network: &self.config().sandbox_network,
+            // CNI networks the pod itself, in a namespace Docker leaves empty.
+            network: if cni_plan.is_some() {
+                map::NETWORK_NONE
+            } else {
+                &self.config().sandbox_network
+            },
             cgroup_driver,
             oom_score_adj: self.clamp_oom_score_adj(map::PAUSE_OOM_SCORE_ADJ),
             seccomp_opt,
             created_nanos,
         };
-        let body = map::create_body(&plan)?;
+        let mut body = map::create_body(&plan)?;
+        if cni_plan.is_some() {
+            // Host ports are portmap's job (capability portMappings).
+            body.exposed_ports = None;
+            if let Some(hc) = body.host_config.as_mut() {
+                hc.port_bindings = None;
+            }
+        }
 
         let _guard = self.sandbox_name_locks.lock(&name).await;
         self.ensure_pause_image().await?;
         let id = self.create_sandbox_container(&name, body).await?;
         if let Err(e) = self
-            .finish_sandbox(&id, config, resolv.as_deref(), created_nanos)
+            .finish_sandbox(&id, config, resolv.as_deref(), created_nanos, cni_plan)
             .await
         {
             tracing::warn!(sandbox = %id, error = %e, "RunPodSandbox failed; removing what it created");
+            if let Err(del) = self.teardown_cni(&id, "").await {
+                tracing::warn!(sandbox = %id, error = %del, "CNI DEL after the failed RunPodSandbox failed; its cache entry stays");
+            }
             let _ = self.docker().remove_container(&id).await;
             let _ = self.forget_checkpoint(&id).await;
             return Err(e);
@@ -96,6 +112,7 @@ impl Runtime {
         config: &api::PodSandboxConfig,
         resolv: Option<&str>,
         created_nanos: i64,
+        cni_plan: Option<super::network::CniPlan>,
     ) -> Result<()> {
         let meta = config.metadata.clone().unwrap_or_default();
         let host_network = map::is_node(map::namespace_options(config).network);
@@ -136,6 +153,9 @@ impl Runtime {
                 .await
                 .map_err(|e| e.context("writing the pod's resolv.conf"))?;
         }
+        if let Some(plan) = cni_plan {
+            self.setup_cni(id, config, plan).await?;
+        }
         Ok(())
     }
 
@@ -161,6 +181,8 @@ impl Runtime {
                         )));
                     }
                     tracing::info!(name, stale = %id, "removing a stale container with the sandbox's name");
+                    // An attempt that crashed after ADD left a CNI cache entry.
+                    self.teardown_cni(&id, "").await?;
                     self.docker().remove_container(&id).await?;
                     let _ = self.forget_checkpoint(&id).await;
                 }

@@ -32,18 +32,34 @@ impl Runtime {
             .take_inspect(&mut sandbox)
             .await?
             .ok_or_else(not_found)?;
-        let status = sandbox_status(&inspect);
+        let mut status = sandbox_status(&inspect);
+        if status.network.is_none() && status.state == api::PodSandboxState::SandboxReady as i32 {
+            // A CNI-networked pod: Docker knows no address (network none).
+            let mut ips = self.cni_ips(&full_id);
+            if !ips.is_empty() {
+                let first = ips.remove(0);
+                status.network = Some(api::PodSandboxNetworkStatus {
+                    ip: first,
+                    additional_ips: ips.into_iter().map(|ip| api::PodIp { ip }).collect(),
+                });
+            }
+        }
         let mut info = HashMap::new();
         if verbose {
             let checkpoint = self.checkpoints.get(&full_id);
-            let details = serde_json::json!({
-                "pid": inspect.state.as_ref().and_then(|s| s.pid),
+            let pid = inspect.state.as_ref().and_then(|s| s.pid);
+            let mut details = serde_json::json!({
+                "pid": pid,
                 "image": inspect.config.as_ref().and_then(|c| c.image.clone()),
                 "dockerName": inspect.name,
                 "networkMode": inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()),
                 "config": checkpoint.as_ref().map(|c| c.config.clone()),
                 "portMappings": checkpoint.as_ref().map(|c| serde_json::to_value(&c.data.port_mappings).unwrap_or_default()),
+                "cni": self.cni_details(&full_id),
             });
+            if let Some(pid) = pid.filter(|p| *p > 0) {
+                details["process"] = crate::stats::process::placement_info(&self.cgroups, pid);
+            }
             info.insert("info".to_string(), details.to_string());
         }
         Ok((status, info))

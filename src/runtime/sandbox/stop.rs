@@ -1,9 +1,10 @@
-//! StopPodSandbox: kill the pod's containers that still run, then stop the
-//! pause container, which releases its network. Unknown or stopped
-//! sandboxes succeed.
+//! StopPodSandbox: tear down the pod's CNI network (if it has one), kill
+//! the pod's containers that still run, then stop the pause container,
+//! which releases a Docker network. Unknown or stopped sandboxes succeed.
 
 use futures_util::future::join_all;
 
+use super::network::netns_path;
 use super::{SANDBOX_STOP_GRACE_SECS, SandboxRef};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -15,12 +16,27 @@ impl Runtime {
                 sandbox = id,
                 "StopPodSandbox: no such sandbox; nothing to do"
             );
-            return Ok(());
+            // Docker and the checkpoint forgot it, but a CNI result cache
+            // entry may remain: DEL without a namespace.
+            return self.teardown_cni(id, "").await;
         };
-        let SandboxRef::Docker(_) = &sandbox else {
-            return Ok(());
+        let mut managed = match sandbox {
+            SandboxRef::Docker(m) => m,
+            SandboxRef::CheckpointOnly(id) => return self.teardown_cni(&id, "").await,
         };
-        let id = sandbox.id().to_string();
+        let id = managed.id.clone();
+        // DEL while the namespace still exists; a failure does not keep the
+        // pod running, it is reported after the stop (and DEL is retried by
+        // the next StopPodSandbox or by RemovePodSandbox).
+        let netns = match self.cni() {
+            Some(_) => self
+                .take_inspect(&mut managed)
+                .await?
+                .map(|inspect| netns_path(&inspect))
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let network = self.teardown_cni(&id, &netns).await;
         let containers = self.sandbox_container_ids(&id).await?;
         // The CRI says containers still running are forcibly terminated:
         // kubelet has already stopped, with their grace periods, the ones it
@@ -39,7 +55,8 @@ impl Runtime {
                 .stop_container(&id, SANDBOX_STOP_GRACE_SECS, None)
                 .await,
         )
-        .map_err(|e| e.context("stopping the pause container"))
+        .map_err(|e| e.context("stopping the pause container"))?;
+        network
     }
 }
 
