@@ -375,7 +375,8 @@ async fn processes_with(rt: &mut Runtime, id: &str, marker: &str) -> usize {
 
 #[tokio::test]
 async fn a_vanished_client_ends_its_exec() {
-    let server = Server::start(&[]).await;
+    let metrics = common::free_port();
+    let server = Server::start(&["--metrics-bind-addr", &metrics.to_string()]).await;
     let (mut pod, id) = running(&server).await;
 
     // A client that hangs up mid-session: the exec's stdin closes.
@@ -385,6 +386,7 @@ async fn a_vanished_client_ends_its_exec() {
     client.data(stdin, b"x", false).await;
     client.read_at_least(stdout, 1, LIMIT).await;
     assert_eq!(processes_with(&mut pod.rt, &id, "cat").await, 1);
+    assert_eq!(streaming_sessions(metrics).await, 1);
     // The connection ends without a word (no GOAWAY, streams open).
     client.hang_up().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -393,6 +395,30 @@ async fn a_vanished_client_ends_its_exec() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     client.closed(LIMIT).await;
+    while streaming_sessions(metrics).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The docker_cri_streaming_sessions gauge.
+async fn streaming_sessions(port: u16) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("docker_cri_streaming_sessions "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no session gauge in {text}"))
 }
 
 #[tokio::test]
