@@ -327,6 +327,7 @@ async fn exec_with_tty_sees_the_resize_and_attach_takes_stdin() {
     client.data(stdin, b"go\r", false).await;
     let out = text(&client.read_to_end(stdout, LIMIT).await.data);
     assert!(out.contains("45 123"), "{out:?}");
+    assert!(!out.contains('\0'), "{out:?}");
     let status = text(&client.read_to_end(error, LIMIT).await.data);
     assert_eq!(status, r#"{"metadata":{},"status":"Success"}"#);
 
