@@ -42,9 +42,29 @@ const fn with(f: Family, extra_labels: &'static [&'static str]) -> Family {
 }
 
 const IFACE: &[&str] = &["interface"];
+const BLKIO: &[&str] = &["device", "major", "minor", "operation"];
 const DEVICE: &[&str] = &["device"];
 
 const FAMILIES: &[Family] = &[
+    with(
+        counter(
+            "container_blkio_device_usage_total",
+            "Bytes read from and written to a block device.",
+        ),
+        BLKIO,
+    ),
+    gauge(
+        "container_memory_kernel_usage",
+        "Kernel memory charged to the container, in bytes.",
+    ),
+    counter(
+        "container_oom_events_total",
+        "Processes killed by the OOM killer in the container.",
+    ),
+    gauge(
+        "container_sockets",
+        "Open sockets of the container's processes.",
+    ),
     counter(
         "container_cpu_usage_seconds_total",
         "Cumulative CPU time consumed, in seconds.",
@@ -354,6 +374,8 @@ impl Builder {
             self.push("container_memory_mapped_file", &[], m.mapped_file);
             self.push("container_memory_max_usage_bytes", &[], m.max_usage);
             self.push("container_memory_failcnt", &[], m.failcnt);
+            self.push("container_memory_kernel_usage", &[], m.kernel);
+            self.push("container_oom_events_total", &[], m.oom_kills);
             let failures = "container_memory_failures_total";
             self.push(failures, &["pgfault", "container"], m.own_pgfault);
             self.push(failures, &["pgmajfault", "container"], m.own_pgmajfault);
@@ -407,6 +429,10 @@ impl Builder {
             );
             self.push("container_fs_reads_total", &[&dev], Some(d.reads));
             self.push("container_fs_writes_total", &[&dev], Some(d.writes));
+            let (major, minor) = (d.major.to_string(), d.minor.to_string());
+            let usage = "container_blkio_device_usage_total";
+            self.push(usage, &[&dev, &major, &minor, "Read"], Some(d.read_bytes));
+            self.push(usage, &[&dev, &major, &minor, "Write"], Some(d.write_bytes));
         }
     }
 
@@ -478,6 +504,10 @@ impl Builder {
             &[],
             Some(unix_seconds.max(0) as u64),
         );
+    }
+
+    pub fn sockets(&mut self, count: Option<u64>) {
+        self.push("container_sockets", &[], count);
     }
 
     pub fn file_descriptors(&mut self, count: Option<u64>) {

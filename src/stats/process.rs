@@ -24,10 +24,27 @@ pub const DEFAULT_INTERFACE: &str = "eth0";
 
 /// Open file descriptors of every process in `pids`.
 pub fn file_descriptors(proc_root: &Path, pids: &[i64]) -> u64 {
-    pids.iter()
-        .filter_map(|pid| fs::read_dir(proc_root.join(pid.to_string()).join("fd")).ok())
-        .map(|d| d.count() as u64)
-        .sum()
+    descriptors(proc_root, pids).0
+}
+
+/// Open file descriptors, and how many of them are sockets, of every
+/// process in `pids`.
+pub fn descriptors(proc_root: &Path, pids: &[i64]) -> (u64, u64) {
+    let (mut fds, mut sockets) = (0, 0);
+    for pid in pids {
+        let Ok(dir) = fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else {
+            continue;
+        };
+        for entry in dir.flatten() {
+            fds += 1;
+            if fs::read_link(entry.path())
+                .is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+            {
+                sockets += 1;
+            }
+        }
+    }
+    (fds, sockets)
 }
 
 pub const NAMESPACES: [&str; 6] = ["net", "ipc", "pid", "uts", "mnt", "cgroup"];

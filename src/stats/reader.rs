@@ -105,6 +105,18 @@ fn read_v2(dir: &Path, depth: Depth) -> Reading {
                 None
             },
             reservation: None,
+            // Newer kernels sum it up as `kernel`; older ones list parts.
+            kernel: get("kernel").or_else(|| {
+                let parts = ["kernel_stack", "pagetables", "percpu", "sock", "slab"];
+                let found: Vec<u64> = parts.iter().filter_map(|k| get(k)).collect();
+                (!found.is_empty()).then(|| found.iter().sum())
+            }),
+            oom_kills: if full {
+                text(dir, "memory.events")
+                    .and_then(|t| parse::flat_keyed(&t).get("oom_kill").copied())
+            } else {
+                None
+            },
             psi: psi(dir, "memory.pressure"),
         });
     }
@@ -214,6 +226,18 @@ fn read_v1(placement: &Placement, depth: Depth) -> Reading {
             },
             reservation: if full {
                 limit(dir, "memory.soft_limit_in_bytes")
+            } else {
+                None
+            },
+            kernel: if full {
+                single(dir, "memory.kmem.usage_in_bytes")
+            } else {
+                None
+            },
+            // `oom_kill` in memory.oom_control since Linux 4.13.
+            oom_kills: if full {
+                text(dir, "memory.oom_control")
+                    .and_then(|t| parse::flat_keyed(&t).get("oom_kill").copied())
             } else {
                 None
             },

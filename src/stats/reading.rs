@@ -35,6 +35,11 @@ pub struct Memory {
     pub failcnt: Option<u64>,
     pub max_usage: Option<u64>,
     pub reservation: Option<u64>,
+    /// Kernel memory charged to the cgroup (v1 kmem, v2 `kernel` or its
+    /// parts).
+    pub kernel: Option<u64>,
+    /// Processes the OOM killer killed in the cgroup.
+    pub oom_kills: Option<u64>,
     pub psi: Option<Psi>,
 }
 

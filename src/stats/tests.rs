@@ -74,6 +74,9 @@ fn v2_metrics_depth_reads_limits_throttling_and_io() {
         (Some(100), Some(7), Some(350_000_000))
     );
     assert_eq!(r.memory.as_ref().unwrap().max_usage, Some(120 * MIB));
+    // memory.stat's own `kernel` sum, and memory.events' oom_kill.
+    assert_eq!(r.memory.as_ref().unwrap().kernel, Some(2 * MIB));
+    assert_eq!(r.memory.as_ref().unwrap().oom_kills, Some(1));
     assert_eq!(r.threads, Some(5));
     assert_eq!(r.pids.unwrap().max, Some(1024));
     assert_eq!(r.io.len(), 2);

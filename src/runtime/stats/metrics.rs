@@ -55,10 +55,7 @@ impl<D: ContainerView> StatsCollector<D> {
                             .as_deref()
                             .or_else(|| p.controller("pids"))
                             .or_else(|| p.controller("cpuacct"))?;
-                        Some(process::file_descriptors(
-                            &proc_root,
-                            &process::pids_in(dir),
-                        ))
+                        Some(process::descriptors(&proc_root, &process::pids_in(dir)))
                     });
                     let fs = layer.as_ref().and_then(|l| {
                         *capacity
@@ -104,7 +101,8 @@ impl<D: ContainerView> StatsCollector<D> {
                 if let Some(layer) = &layer {
                     b.writable_layer(layer, fs);
                 }
-                b.file_descriptors(fds);
+                b.file_descriptors(fds.map(|(all, _)| all));
+                b.sockets(fds.map(|(_, sockets)| sockets));
                 b.start_time(c.created);
                 container_metrics.push(api::ContainerMetrics {
                     container_id: c.id.clone(),
