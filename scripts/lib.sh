@@ -75,7 +75,11 @@ ensure_docker26() {
         rm -rf "$root" && mkdir -p "$root"
         for deb in "$DOCKER26_DIR"/debs/*.deb; do dpkg -x "$deb" "$root"; done
     fi
-    ip link show docker26br >/dev/null 2>&1 || {
+    # A bridge left by an earlier run may carry another address, and Docker
+    # keeps the default network's subnet in its data root: start both clean.
+    ip link show docker26br >/dev/null 2>&1 && ip link del docker26br
+    rm -f /var/lib/docker-cri-test-docker26/network/files/local-kv.db
+    {
         ip link add docker26br type bridge &&
             ip addr add 198.18.250.1/24 dev docker26br &&
             ip link set docker26br up
