@@ -137,58 +137,19 @@ fn websocket_upgrade(
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    let session: Session = match request {
-        StreamRequest::Exec {
-            container_id,
-            cmd,
-            tty,
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            let target = Target::Exec {
-                container_id,
-                cmd,
-                tty,
-            };
-            let opts = StdioOptions {
-                stdin,
-                stdout,
-                stderr,
-                tty,
-            };
-            match channel::negotiate_remote_command(&offered) {
-                Some(p) => Session::RemoteCommand(p, opts, target),
-                None => return unsupported(&offered),
-            }
-        }
-        StreamRequest::Attach {
-            container_id,
-            tty,
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            let opts = StdioOptions {
-                stdin,
-                stdout,
-                stderr,
-                tty,
-            };
-            let target = Target::Attach { container_id, tty };
-            match channel::negotiate_remote_command(&offered) {
-                Some(p) => Session::RemoteCommand(p, opts, target),
-                None => return unsupported(&offered),
-            }
-        }
-        StreamRequest::PortForward { sandbox_id, .. }
+    let session: Session = match split(request) {
+        Split::RemoteCommand(opts, target) => match channel::negotiate_remote_command(&offered) {
+            Some(p) => Session::RemoteCommand(p, opts, target),
+            None => return unsupported(&offered),
+        },
+        Split::PortForward { sandbox_id, .. }
             if offered
                 .iter()
                 .any(|p| p.eq_ignore_ascii_case(spdywire::TUNNEL_PORT_FORWARD)) =>
         {
             Session::Tunnel(sandbox_id)
         }
-        StreamRequest::PortForward { sandbox_id, ports } => {
+        Split::PortForward { sandbox_id, ports } => {
             let Some((name, encoding)) = channel::negotiate_port_forward(&offered) else {
                 return unsupported(&offered);
             };
@@ -270,45 +231,9 @@ fn spdy_upgrade(
         }
         return response;
     };
-    let job = match request {
-        StreamRequest::Exec {
-            container_id,
-            cmd,
-            tty,
-            stdin,
-            stdout,
-            stderr,
-        } => SpdyJob::RemoteCommand(
-            chosen,
-            StdioOptions {
-                stdin,
-                stdout,
-                stderr,
-                tty,
-            },
-            Target::Exec {
-                container_id,
-                cmd,
-                tty,
-            },
-        ),
-        StreamRequest::Attach {
-            container_id,
-            tty,
-            stdin,
-            stdout,
-            stderr,
-        } => SpdyJob::RemoteCommand(
-            chosen,
-            StdioOptions {
-                stdin,
-                stdout,
-                stderr,
-                tty,
-            },
-            Target::Attach { container_id, tty },
-        ),
-        StreamRequest::PortForward { sandbox_id, .. } => SpdyJob::PortForward(sandbox_id),
+    let job = match split(request) {
+        Split::RemoteCommand(opts, target) => SpdyJob::RemoteCommand(chosen, opts, target),
+        Split::PortForward { sandbox_id, .. } => SpdyJob::PortForward(sandbox_id),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -464,6 +389,56 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// A request as the transports need it: exec and attach are both a remote
+/// command (stdio options and what to run or attach to).
+enum Split {
+    RemoteCommand(StdioOptions, Target),
+    PortForward { sandbox_id: String, ports: Vec<u16> },
+}
+
+fn split(request: StreamRequest) -> Split {
+    match request {
+        StreamRequest::Exec {
+            container_id,
+            cmd,
+            tty,
+            stdin,
+            stdout,
+            stderr,
+        } => Split::RemoteCommand(
+            StdioOptions {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+            },
+            Target::Exec {
+                container_id,
+                cmd,
+                tty,
+            },
+        ),
+        StreamRequest::Attach {
+            container_id,
+            tty,
+            stdin,
+            stdout,
+            stderr,
+        } => Split::RemoteCommand(
+            StdioOptions {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+            },
+            Target::Attach { container_id, tty },
+        ),
+        StreamRequest::PortForward { sandbox_id, ports } => {
+            Split::PortForward { sandbox_id, ports }
+        }
+    }
 }
 
 #[cfg(test)]
