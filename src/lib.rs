@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod index;
 pub mod logging;
 pub mod logs;
 pub mod mapping;

@@ -11,6 +11,7 @@
 
 pub mod containers;
 mod error;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod logs;

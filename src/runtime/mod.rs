@@ -4,6 +4,7 @@
 mod attach;
 pub mod checkpoint;
 mod container;
+mod events;
 mod exec;
 mod exec_kill;
 mod exec_sync;
@@ -87,6 +88,10 @@ pub struct Runtime {
     cni: Option<Arc<crate::cni::Cni>>,
     /// The CRI log file writers of running containers.
     logs: crate::logs::LogManager,
+    /// Sandboxes and containers as Docker's events last showed them.
+    index: Arc<crate::index::Index<Arc<DockerClient>>>,
+    /// Cancelled when shutdown begins.
+    shutting_down: tokio_util::sync::CancellationToken,
 }
 
 impl Runtime {
@@ -119,7 +124,10 @@ impl Runtime {
             std::path::PathBuf::from("/sys"),
             crate::stats::layer::Budget::default(),
         );
+        let index = Arc::new(crate::index::Index::new(docker.clone()));
         Ok(Runtime {
+            index,
+            shutting_down: tokio_util::sync::CancellationToken::new(),
             pinned: PinnedImages::new(&[config.pause_image.as_str()]),
             docker,
             fs_usage,
@@ -286,6 +294,17 @@ impl Runtime {
 
     pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
         &self.stats
+    }
+
+    /// The event-fed index; `serve` runs its sync loop.
+    pub fn index(&self) -> &Arc<crate::index::Index<Arc<DockerClient>>> {
+        &self.index
+    }
+
+    /// Makes changes docker-cri just made visible to the next List and
+    /// Status (the events that also report them may come later).
+    pub(crate) async fn reread(&self, ids: &[&str]) {
+        futures_util::future::join_all(ids.iter().map(|id| self.index.refresh(id))).await;
     }
 
     /// Where calls that must outlive their caller run (see `rpc::detached`).

@@ -58,6 +58,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     runtime.set_streaming(streaming);
     // Sessions in flight end with the process; the listener with serve().
     let streaming_task = tokio::spawn(streaming_server.run());
+    // Lists and statuses come from memory once this has caught up.
+    tokio::spawn(runtime.index().clone().run());
     // Containers that kept running (or exited) while docker-cri was down.
     tokio::spawn({
         let runtime = runtime.clone();
@@ -103,6 +105,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
             tracing::info!(grace = ?config.shutdown_grace_period, "shutting down");
             systemd::notify("STOPPING=1");
             let deadline = tokio::time::Instant::now() + config.shutdown_grace_period;
+            runtime.begin_shutdown();
             let _ = stop_tx.send(());
             let served = match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(done) => flatten(done),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
@@ -465,7 +466,12 @@ impl RuntimeService for RuntimeServiceImpl {
         &self,
         _request: Request<api::GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-        Err(not_implemented("GetContainerEvents"))
+        tracing::debug!("GetContainerEvents subscriber");
+        let events = self
+            .runtime
+            .container_events()
+            .map(|item| item.map_err(super::status::to_status));
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn list_metric_descriptors(

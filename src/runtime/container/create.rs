@@ -150,6 +150,7 @@ impl Runtime {
             let _ = self.docker().remove_container(&id).await;
             return Err(e);
         }
+        self.reread(&[&id]).await;
         tracing::info!(container = %id, name, sandbox = %pod.sandbox_id, "container created");
         Ok(id)
     }

@@ -13,6 +13,19 @@ impl Runtime {
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let inspect = self.inspect_managed_container(id).await?;
         let id = inspect.id.clone().unwrap_or_default();
+        // Whatever the outcome (a failed start is final too), the next
+        // List and Status show it.
+        let started = self.start_inspected(&id, inspect).await;
+        self.reread(&[&id]).await;
+        started
+    }
+
+    async fn start_inspected(
+        &self,
+        id: &str,
+        inspect: bollard::models::ContainerInspectResponse,
+    ) -> Result<()> {
+        let id = id.to_string();
         if inspect.state.as_ref().is_some_and(failed_start) {
             return Err(Error::FailedPrecondition(format!(
                 "container {id} cannot be started: an earlier start failed (it is exited)"
@@ -84,14 +97,16 @@ impl Runtime {
         let Some(id) = self.find_container(id).await?.map(|c| c.id) else {
             return Ok(());
         };
-        match self
+        let stopped = match self
             .docker()
             .stop_container(&id, timeout_secs.max(0), None)
             .await
         {
             Ok(()) | Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
-        }
+        };
+        self.reread(&[&id]).await;
+        stopped
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<()> {
@@ -99,6 +114,7 @@ impl Runtime {
             return Ok(());
         };
         self.docker().remove_container(&container.id).await?;
+        self.index.forget(&container.id);
         self.failed_starts
             .lock()
             .unwrap_or_else(|p| p.into_inner())

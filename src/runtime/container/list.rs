@@ -1,4 +1,5 @@
-//! ListContainers: one Docker list call narrowed by label on Docker's side.
+//! ListContainers: from the index, or (while it is not in sync) one Docker
+//! list call narrowed by label on Docker's side.
 
 use crate::api;
 use crate::error::Result;
@@ -15,6 +16,14 @@ impl Runtime {
         &self,
         filter: Option<&api::ContainerFilter>,
     ) -> Result<Vec<api::Container>> {
+        let from_index = self.index.containers(|c| {
+            filter.is_none_or(|f| {
+                matches(c, f) && f.state.as_ref().is_none_or(|s| s.state == c.state)
+            })
+        });
+        if let Some(found) = from_index {
+            return Ok(found);
+        }
         let mut docker_filter = container_filter();
         if let Some(f) = filter {
             docker_filter.extend(labels::docker_label_filters(&f.label_selector));

@@ -1,9 +1,11 @@
-//! ContainerStatus.
+//! ContainerStatus: from the index, unless verbose (which inspects) or the
+//! index is not in sync.
 
 use std::collections::HashMap;
 
 use crate::api;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::index::Lookup;
 use crate::mapping::container::container_status;
 use crate::runtime::Runtime;
 
@@ -13,6 +15,28 @@ impl Runtime {
         id: &str,
         verbose: bool,
     ) -> Result<(api::ContainerStatus, HashMap<String, String>)> {
+        if id.is_empty() {
+            return Err(Error::invalid("container_id is required"));
+        }
+        if !verbose && let Some(found) = self.index.container_status(id) {
+            let status = match found {
+                Lookup::Found(status) => status,
+                Lookup::Missing => {
+                    return Err(Error::not_found(format!("container {id:?} not found")));
+                }
+                Lookup::Ambiguous(n) => {
+                    return Err(Error::invalid(format!(
+                        "ID prefix {id:?} is ambiguous ({n} match)"
+                    ))
+                    .context("container_id"));
+                }
+            };
+            if status.state == api::ContainerState::ContainerExited as i32 {
+                // Its last lines reach the log file before EXITED is reported.
+                self.drain_container_log(&status.id).await;
+            }
+            return Ok((status, HashMap::new()));
+        }
         let inspect = self.inspect_managed_container(id).await?;
         if let Some(id) = inspect.id.as_deref().filter(|_| exited(&inspect)) {
             // Its last lines reach the log file before EXITED is reported.

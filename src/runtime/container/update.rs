@@ -48,10 +48,13 @@ impl Runtime {
                 "oom_score_adj cannot be changed on a running Docker container; left as it is"
             );
         }
-        self.docker()
+        let updated = self
+            .docker()
             .update_container(&full, body)
             .await
-            .map_err(|e| e.context(format!("updating container {full}")))?;
+            .map_err(|e| e.context(format!("updating container {full}")));
+        self.reread(&[&full]).await;
+        updated?;
         if let Some(pid) = pid.filter(|_| !settings.is_empty()) {
             self.apply_cgroup_settings(pid, &full, settings).await?;
         }

@@ -1,4 +1,5 @@
-//! ListPodSandbox: one Docker list call, filtered by label on Docker's side,
+//! ListPodSandbox: from the index (or, while it is not in sync, one Docker
+//! list call, filtered by label on Docker's side),
 //! plus sandboxes only our checkpoints remember (NOTREADY), so kubelet can
 //! still clean those up.
 
@@ -14,17 +15,24 @@ impl Runtime {
         &self,
         filter: Option<&api::PodSandboxFilter>,
     ) -> Result<Vec<api::PodSandbox>> {
-        let mut docker_filter = sandbox_filter();
-        if let Some(f) = filter {
-            // Narrow on Docker's side; re-checked below against the labels
-            // as the caller gave them.
-            docker_filter.extend(crate::mapping::labels::docker_label_filters(
-                &f.label_selector,
-            ));
-        }
-        let summaries = self.docker().list_containers(&docker_filter).await?;
-        let mut out: Vec<api::PodSandbox> =
-            summaries.iter().map(pod_sandbox_from_summary).collect();
+        let mut out = match self
+            .index
+            .sandboxes(|s| filter.is_none_or(|f| matches(s, f)))
+        {
+            Some(found) => found,
+            None => {
+                let mut docker_filter = sandbox_filter();
+                if let Some(f) = filter {
+                    // Narrow on Docker's side; re-checked below against the
+                    // labels as the caller gave them.
+                    docker_filter.extend(crate::mapping::labels::docker_label_filters(
+                        &f.label_selector,
+                    ));
+                }
+                let summaries = self.docker().list_containers(&docker_filter).await?;
+                summaries.iter().map(pod_sandbox_from_summary).collect()
+            }
+        };
         for id in self.checkpoints.ids() {
             if out.iter().any(|s| s.id == id) {
                 continue;

@@ -27,8 +27,15 @@ impl Runtime {
         // rules would leak with no record left to free them.
         self.teardown_cni(&id, &netns).await?;
         let containers = self.sandbox_container_ids(&id).await?;
-        for r in join_all(containers.iter().map(|c| self.docker().remove_container(c))).await {
-            r.map_err(|e| e.context("removing a container of the pod"))?;
+        let removed = join_all(containers.iter().map(|c| self.docker().remove_container(c))).await;
+        for (c, r) in containers.iter().zip(removed) {
+            match r {
+                Ok(()) => self.index.forget(c),
+                Err(e) => {
+                    self.reread(&[c]).await;
+                    return Err(e.context("removing a container of the pod"));
+                }
+            }
         }
         // Their log files stay for kubelet, which removes the pod's log
         // directory; docker-cri's state for them goes.
@@ -39,6 +46,7 @@ impl Runtime {
             .remove_container(&id)
             .await
             .map_err(|e| e.context("removing the pause container"))?;
+        self.index.forget(&id);
         self.forget_checkpoint(&id).await?;
         tracing::info!(sandbox = %id, "pod sandbox removed");
         Ok(())

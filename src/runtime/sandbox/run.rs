@@ -102,6 +102,7 @@ impl Runtime {
             let _ = self.forget_checkpoint(&id).await;
             return Err(e);
         }
+        self.reread(&[&id]).await;
         tracing::info!(sandbox = %id, name, "pod sandbox running");
         Ok(id)
     }

@@ -1,10 +1,12 @@
-//! PodSandboxStatus.
+//! PodSandboxStatus: from the index, unless verbose (which inspects), the
+//! index is not in sync, or only a checkpoint remembers the sandbox.
 
 use std::collections::HashMap;
 
 use super::SandboxRef;
 use crate::api;
 use crate::error::{Error, Result};
+use crate::index::Lookup;
 use crate::mapping::sandbox::sandbox_status;
 use crate::runtime::Runtime;
 
@@ -15,6 +17,24 @@ impl Runtime {
         verbose: bool,
     ) -> Result<(api::PodSandboxStatus, HashMap<String, String>)> {
         let not_found = || Error::not_found(format!("pod sandbox {id:?} not found"));
+        if id.is_empty() {
+            return Err(Error::invalid("pod_sandbox_id is required"));
+        }
+        if !verbose && let Some(found) = self.index.sandbox_status(id) {
+            match found {
+                Lookup::Found(mut status) => {
+                    self.add_cni_network(&mut status);
+                    return Ok((status, HashMap::new()));
+                }
+                Lookup::Ambiguous(n) => {
+                    return Err(Error::invalid(format!(
+                        "pod sandbox ID prefix {id:?} is ambiguous ({n} match)"
+                    )));
+                }
+                // Perhaps one only a checkpoint remembers: asked below.
+                Lookup::Missing => {}
+            }
+        }
         let mut sandbox = match self.find_sandbox(id).await? {
             Some(SandboxRef::Docker(s)) => s,
             Some(SandboxRef::CheckpointOnly(full_id)) => {
@@ -33,17 +53,7 @@ impl Runtime {
             .await?
             .ok_or_else(not_found)?;
         let mut status = sandbox_status(&inspect);
-        if status.network.is_none() && status.state == api::PodSandboxState::SandboxReady as i32 {
-            // A CNI-networked pod: Docker knows no address (network none).
-            let mut ips = self.cni_ips(&full_id);
-            if !ips.is_empty() {
-                let first = ips.remove(0);
-                status.network = Some(api::PodSandboxNetworkStatus {
-                    ip: first,
-                    additional_ips: ips.into_iter().map(|ip| api::PodIp { ip }).collect(),
-                });
-            }
-        }
+        self.add_cni_network(&mut status);
         let mut info = HashMap::new();
         if verbose {
             let checkpoint = self.checkpoints.get(&full_id);
@@ -63,5 +73,22 @@ impl Runtime {
             info.insert("info".to_string(), details.to_string());
         }
         Ok((status, info))
+    }
+}
+
+impl Runtime {
+    /// A CNI-networked pod's addresses: Docker knows none (network none).
+    pub(crate) fn add_cni_network(&self, status: &mut api::PodSandboxStatus) {
+        if status.network.is_some() || status.state != api::PodSandboxState::SandboxReady as i32 {
+            return;
+        }
+        let mut ips = self.cni_ips(&status.id);
+        if !ips.is_empty() {
+            let first = ips.remove(0);
+            status.network = Some(api::PodSandboxNetworkStatus {
+                ip: first,
+                additional_ips: ips.into_iter().map(|ip| api::PodIp { ip }).collect(),
+            });
+        }
     }
 }

@@ -47,15 +47,17 @@ impl Runtime {
                 .map(|c| self.docker().stop_container(c, 0, None)),
         )
         .await;
+        let pause = self
+            .docker()
+            .stop_container(&id, SANDBOX_STOP_GRACE_SECS, None)
+            .await;
+        let mut changed: Vec<&str> = containers.iter().map(String::as_str).collect();
+        changed.push(&id);
+        self.reread(&changed).await;
         for r in results {
             ignore_gone(r)?;
         }
-        ignore_gone(
-            self.docker()
-                .stop_container(&id, SANDBOX_STOP_GRACE_SECS, None)
-                .await,
-        )
-        .map_err(|e| e.context("stopping the pause container"))?;
+        ignore_gone(pause).map_err(|e| e.context("stopping the pause container"))?;
         network
     }
 }
