@@ -17,6 +17,7 @@ pub mod source;
 mod sync;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -81,7 +81,7 @@ pub struct Runtime {
     /// Mints exec/attach/port-forward URLs once the streaming server is up.
     streaming: std::sync::OnceLock<Arc<crate::streaming::Streaming>>,
     /// Stats and metrics, read from the kernel.
-    stats: StatsCollector<Arc<DockerClient>>,
+    stats: StatsCollector<crate::index::view::IndexedView>,
     /// Calls that finish even when their caller goes away; shutdown waits.
     detached: work::WorkTracker,
     /// CNI pod networking; `None` under `--network-plugin docker`.
@@ -118,13 +118,16 @@ impl Runtime {
             config.root_directory.join("logs"),
             metrics.clone(),
         );
+        let index = Arc::new(crate::index::Index::new(docker.clone()));
         let stats = StatsCollector::new(
-            docker.clone(),
+            crate::index::view::IndexedView {
+                index: index.clone(),
+                docker: docker.clone(),
+            },
             crate::cgroups::Cgroups::host(),
             std::path::PathBuf::from("/sys"),
             crate::stats::layer::Budget::default(),
         );
-        let index = Arc::new(crate::index::Index::new(docker.clone()));
         Ok(Runtime {
             index,
             shutting_down: tokio_util::sync::CancellationToken::new(),
@@ -292,7 +295,7 @@ impl Runtime {
         let _ = self.streaming.set(streaming);
     }
 
-    pub fn stats(&self) -> &StatsCollector<Arc<DockerClient>> {
+    pub fn stats(&self) -> &StatsCollector<crate::index::view::IndexedView> {
         &self.stats
     }
 
