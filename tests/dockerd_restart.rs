@@ -150,6 +150,15 @@ impl Drop for PrivateDocker {
         }
         self.live_restore = false;
         self.stop();
+        // dockerd leaves its default network namespace mounted.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        for target in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+            if Path::new(target).starts_with(&self.run_dir)
+                || Path::new(target).starts_with(&self.data_root)
+            {
+                let _ = Command::new("umount").arg("-l").arg(target).status();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.data_root);
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
