@@ -4,7 +4,7 @@
 //! events resume on the same subscription.
 //!
 //! Each test runs its own dockerd (the host's binary, its own socket, data
-//! root and containerd namespace, no bridge, host-network pods) so that
+//! root, bridge and containerd namespace, host-network pods) so that
 //! restarting it disturbs nothing else.
 
 mod common;
@@ -22,6 +22,7 @@ struct PrivateDocker {
     child: Option<Child>,
     run_dir: PathBuf,
     data_root: PathBuf,
+    bridge: String,
     live_restore: bool,
 }
 
@@ -34,10 +35,22 @@ impl PrivateDocker {
             child: None,
             run_dir: PathBuf::from(format!("/run/dcri-rst-{tag}")),
             data_root: PathBuf::from(format!("/var/lib/docker-cri-test/restart-{tag}")),
+            bridge: format!("dcrirst{}", live_restore as u8),
             live_restore,
         };
         std::fs::create_dir_all(&docker.run_dir).unwrap();
         std::fs::write(docker.run_dir.join("daemon.json"), "{}").unwrap();
+        // A bridge of its own: with `--bridge none` dockerd deletes the
+        // host's docker0, which the shared daemon needs.
+        let bridge = docker.bridge.clone();
+        let _ = ip(&["link", "del", &bridge]);
+        assert!(
+            ip(&["link", "add", &bridge, "type", "bridge"]),
+            "creating {bridge}"
+        );
+        let subnet = format!("198.18.{}.1/24", 252 + live_restore as u8);
+        assert!(ip(&["addr", "add", &subnet, "dev", &bridge]));
+        assert!(ip(&["link", "set", &bridge, "up"]));
         docker
     }
 
@@ -72,7 +85,9 @@ impl PrivateDocker {
             .arg(&ns)
             .arg("--containerd-plugins-namespace")
             .arg(format!("{ns}-plugins"))
-            .args(["--bridge", "none", "--iptables=false"]);
+            .arg("--bridge")
+            .arg(&self.bridge)
+            .args(["--iptables=false", "--ip-masq=false"]);
         if self.live_restore {
             cmd.arg("--live-restore");
         }
@@ -161,7 +176,16 @@ impl Drop for PrivateDocker {
         }
         let _ = std::fs::remove_dir_all(&self.data_root);
         let _ = std::fs::remove_dir_all(&self.run_dir);
+        ip(&["link", "del", &self.bridge]);
     }
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn build_pause_image(socket: &Path, tag: &str) {
