@@ -145,6 +145,9 @@ async fn pods_get_distinct_addresses_and_reach_each_other() {
         info.contains(&net.name) && info.contains(&format!("{ip_a}/24")),
         "{info}"
     );
+    // Verbose status CHECKs the attachment with the real plugins.
+    let details: serde_json::Value = serde_json::from_str(info).unwrap();
+    assert_eq!(details["cni"]["check"], "passed", "{info}");
 
     // The pod's own eth0 carries the address CNI reported.
     let shown = run_in_pod(&image, &a, "ip -o -4 addr show eth0").await;
@@ -288,34 +291,133 @@ async fn teardown_survives_a_restart_and_docker_forgetting_the_pod() {
     drop(server);
 }
 
+/// The issue's 50 create/delete cycles, five pods at a time (each worker
+/// runs, checks and removes its pods in turn), with host ports through
+/// portmap; what they leave is counted against what was there before.
 #[tokio::test]
-async fn many_cycles_leave_no_leases_veths_or_rules() {
+async fn fifty_cycles_leave_no_ipam_files_veths_or_rules() {
+    const WORKERS: usize = 5;
+    const CYCLES: usize = 50;
     let _serial = SERIAL.lock().await;
     let net = Net::new();
     net.write_config();
     let server = net.server().await;
-    let mut rt = server.runtime().await;
-    let rules_before = net.rules().len();
-    let mut seen = std::collections::HashSet::new();
-    for i in 0..20 {
-        let ports = vec![api::PortMapping {
-            protocol: api::Protocol::Tcp as i32,
-            container_port: 80,
-            host_port: common::free_port() as i32,
-            host_ip: String::new(),
-        }];
-        let (id, _c) = run_pod(&mut rt, &pod_config(&format!("cycle{i}"), ports, false))
-            .await
-            .unwrap();
-        seen.insert(pod_ip(&mut rt, &id).await.expect("an IP"));
-        assert_eq!(net.leases().len(), 1, "cycle {i}");
-        stop_and_remove(&mut rt, &id).await;
-    }
+    let rt = server.runtime().await;
+    let before = (
+        net.ipam_files().len(),
+        net.veths(),
+        net.rules().len(),
+        net.cache_entries(),
+    );
+    assert_eq!(before, (0, 0, 0, 0));
+    let workers = (0..WORKERS).map(|w| {
+        let mut rt = rt.clone();
+        async move {
+            let mut seen = Vec::new();
+            for i in (w..CYCLES).step_by(WORKERS) {
+                let ports = vec![api::PortMapping {
+                    protocol: api::Protocol::Tcp as i32,
+                    container_port: 80,
+                    host_port: common::free_port() as i32,
+                    host_ip: String::new(),
+                }];
+                let (id, _c) = run_pod(&mut rt, &pod_config(&format!("cycle{i}"), ports, false))
+                    .await
+                    .unwrap_or_else(|e| panic!("cycle {i}: {e:?}"));
+                seen.push(pod_ip(&mut rt, &id).await.expect("an IP"));
+                stop_and_remove(&mut rt, &id).await;
+            }
+            seen
+        }
+    });
+    let seen: Vec<String> = futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(seen.len(), CYCLES);
+    // Pods that lived at the same time never shared an address, and
     // host-local hands out the next address each time.
-    assert!(seen.len() > 1, "{seen:?}");
-    assert!(net.leases().is_empty(), "{:?}", net.leases());
+    let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+    assert!(distinct.len() >= WORKERS, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|ip| ip.starts_with(&format!("{}.", net.prefix))),
+        "{seen:?}"
+    );
+    let after = (
+        net.ipam_files().len(),
+        net.veths(),
+        net.rules().len(),
+        net.cache_entries(),
+    );
+    assert_eq!(
+        after,
+        before,
+        "(IPAM files, veths, rules, cache entries): {:?} {:?}",
+        net.ipam_files(),
+        net.rules()
+    );
+}
+
+/// host-local with an IPv4 and an IPv6 range set: the pod gets one of
+/// each; `ip` is the IPv4 one (kubelet's primary; cri-dockerd and
+/// containerd put IPv4 first too) and `additional_ips` the IPv6 one.
+#[tokio::test]
+async fn dual_stack_gives_an_ipv4_and_an_ipv6_address() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    std::fs::write(
+        net.conf_dir().join("10-dual.conflist"),
+        net.conflist_dual_stack(),
+    )
+    .unwrap();
+    let server = net.server().await;
+    let mut rt = server.runtime().await;
+    let image = TestImage::busybox(None).await;
+    let (id, _c) = run_pod(&mut rt, &pod_config("dual", vec![], false))
+        .await
+        .unwrap();
+    let network = rt
+        .pod_sandbox_status(api::PodSandboxStatusRequest {
+            pod_sandbox_id: id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap()
+        .network
+        .expect("a network status");
+    assert!(
+        network.ip.starts_with(&format!("{}.", net.prefix)),
+        "{network:?}"
+    );
+    let extra: Vec<&str> = network
+        .additional_ips
+        .iter()
+        .map(|p| p.ip.as_str())
+        .collect();
+    assert_eq!(extra.len(), 1, "{network:?}");
+    assert!(
+        extra[0].starts_with(&format!("{}:", net.prefix6)),
+        "{network:?}"
+    );
+    assert!(
+        extra[0].parse::<std::net::Ipv6Addr>().is_ok(),
+        "{network:?}"
+    );
+    assert_eq!(net.ipam_files().len(), 2, "{:?}", net.ipam_files());
+    // Both are on the pod's eth0.
+    let shown = run_in_pod(&image, &id, "ip -o addr show eth0").await;
+    assert!(shown.contains(&format!("{}/24", network.ip)), "{shown}");
+    assert!(shown.contains(&format!("{}/64", extra[0])), "{shown}");
+    stop_and_remove(&mut rt, &id).await;
+    assert!(net.ipam_files().is_empty(), "{:?}", net.ipam_files());
     assert_eq!(net.veths(), 0);
-    assert_eq!(net.rules().len(), rules_before, "{:?}", net.rules());
+    assert!(net.rules().is_empty(), "{:?}", net.rules());
+    assert!(net.rules6().is_empty(), "{:?}", net.rules6());
     assert_eq!(net.cache_entries(), 0);
 }
 
@@ -515,4 +617,105 @@ async fn the_pod_cidr_reaches_ipam_as_ip_ranges() {
     );
     stop_and_remove(&mut rt, &id).await;
     assert!(net.leases().is_empty(), "{:?}", net.leases());
+}
+
+/// A CNI 1.1 plugin (Debian's stop at 1.0.0): STATUS fails with code 50
+/// while `<dir>/down` exists; every call is logged to `<dir>/calls` as
+/// `<command> <container id>` and its stdin.
+fn cni_1_1_plugin(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\ninput=$(cat)\necho \"$CNI_COMMAND ${{CNI_CONTAINERID-}}\" >> {d}/calls\necho \"$input\" >> {d}/calls\n\
+         if [ \"$CNI_COMMAND\" = STATUS ] && [ -e {d}/down ]; then\n\
+           echo '{{\"cniVersion\":\"1.1.0\",\"code\":50,\"msg\":\"agent not running\"}}'; exit 1\nfi\nexit 0\n",
+        d = dir.display()
+    );
+    std::fs::write(bin.join("fake11"), script).unwrap();
+    std::fs::set_permissions(bin.join("fake11"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// A result cache entry as ADD leaves it; `ours` adds docker-cri's mark.
+fn cache_entry(net: &Net, list: &str, id: &str, ours: bool) -> PathBuf {
+    use base64::Engine;
+    let dir = net.cache_dir().join("results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut entry = serde_json::json!({
+        "kind": "cniCacheV1",
+        "containerId": id,
+        "config": base64::engine::general_purpose::STANDARD.encode(list),
+        "ifName": "eth0",
+        "networkName": net.name,
+        "result": {"cniVersion": "1.1.0", "ips": [{"address": "10.99.0.2/24"}]},
+    });
+    if ours {
+        entry["dockerCri"] = true.into();
+    }
+    let path = dir.join(format!("{}-{id}-eth0", net.name));
+    std::fs::write(&path, entry.to_string()).unwrap();
+    path
+}
+
+/// Through the binary: STATUS of a 1.1 network decides NetworkReady, and
+/// the startup GC runs DEL for docker-cri's stale cache entry (leaving
+/// another runtime's alone), then the plugins' GC with what is valid.
+#[tokio::test]
+async fn cni_1_1_status_and_startup_gc() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    let list = serde_json::json!({
+        "cniVersion": "1.1.0",
+        "name": net.name,
+        "plugins": [{"type": "fake11"}]
+    })
+    .to_string();
+    std::fs::write(net.conf_dir().join("10-fake.conflist"), &list).unwrap();
+    let stale = format!("{:0>64}", "5ta1e");
+    let foreign = format!("{:0>64}", "f0e19");
+    let stale_path = cache_entry(&net, &list, &stale, true);
+    let foreign_path = cache_entry(&net, &list, &foreign, false);
+    let bin = cni_1_1_plugin(net.dir.path());
+    std::fs::write(net.dir.path().join("down"), "").unwrap();
+    let mut flags = net.flags();
+    flags[5] = bin.display().to_string();
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start(&args).await;
+    let mut rt = server.runtime().await;
+
+    let calls = || std::fs::read_to_string(net.dir.path().join("calls")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !calls().contains("GC ") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = calls();
+    assert!(text.contains(&format!("DEL {stale}\n")), "{text}");
+    assert!(!text.contains(&format!("DEL {foreign}")), "{text}");
+    assert!(!stale_path.exists());
+    assert!(foreign_path.exists());
+    let gc_stdin: serde_json::Value = text
+        .lines()
+        .skip_while(|l| !l.starts_with("GC"))
+        .nth(1)
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no GC stdin in {text}"));
+    assert_eq!(
+        gc_stdin["cni.dev/valid-attachments"],
+        serde_json::json!([{"containerID": foreign, "ifname": "eth0"}]),
+        "{gc_stdin}"
+    );
+
+    let cond = network_condition(&mut rt).await;
+    assert!(!cond.status, "{cond:?}");
+    assert_eq!(cond.reason, "NetworkPluginNotReady");
+    assert!(
+        cond.message
+            .contains("CNI plugin fake11 STATUS failed: CNI error 50: agent not running"),
+        "{}",
+        cond.message
+    );
+    std::fs::remove_file(net.dir.path().join("down")).unwrap();
+    let cond = network_condition(&mut rt).await;
+    assert!(cond.status, "{cond:?}");
 }
