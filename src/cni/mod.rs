@@ -1,4 +1,5 @@
-//! CNI pod networking: config loading and watching, plugin invocation, result cache.
+//! CNI pod networking: config loading and watching, plugin invocation, result
+//! cache, CHECK/STATUS/GC and the hairpin/MTU tuning of plugin configs.
 
 pub mod args;
 pub mod cache;
