@@ -199,10 +199,7 @@ impl Cni {
     /// DEL of one cache entry with the config and result it holds; the
     /// entry goes once DEL succeeded.
     async fn del_entry(&self, path: &Path, info: &CachedInfo, netns: &str) -> Result<()> {
-        let network = info
-            .config_json()
-            .and_then(|raw| NetworkList::from_cached(&raw))
-            .map_err(|e| Error::internal(format!("CNI result cache {}: {e}", path.display())))?;
+        let network = verbs::cached_network(path, info)?;
         let args_env = args::cni_args_env(&info.cni_args);
         let call = self.call("DEL", &info.container_id, netns, &args_env);
         for plugin in network.plugins.iter().rev() {

@@ -209,7 +209,8 @@ pub fn gc_stdin(plugin: &Value, network: &NetworkList, valid: &[Value]) -> Value
     conf
 }
 
-fn cached_network(path: &std::path::Path, info: &CachedInfo) -> Result<NetworkList> {
+/// The network list a cache entry was made with.
+pub(super) fn cached_network(path: &std::path::Path, info: &CachedInfo) -> Result<NetworkList> {
     info.config_json()
         .and_then(|raw| NetworkList::from_cached(&raw))
         .map_err(|e| Error::internal(format!("CNI result cache {}: {e}", path.display())))

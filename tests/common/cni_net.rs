@@ -1,7 +1,9 @@
-//! A CNI network of one test of tests/cni.rs: its conflist (bridge +
+//! A CNI network of one test: its conflist (bridge +
 //! host-local + firewall + portmap), temp conf/cache/IPAM directories, and
 //! counts of what it leaves on the host (leases, veths, iptables rules).
 //! Dropping it removes the bridge and the shared CNI iptables chains.
+//! Included by tests/cni.rs and tests/cni_extra.rs, each using part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,7 +58,12 @@ impl Net {
             name: format!("dcri-test-{tag}"),
             bridge: format!("dcri{tail}"),
             prefix,
-            prefix6: format!("fd0d:{}:{}", &tail[..4], &tail[4..]),
+            // As Rust and ip print it: hex groups without leading zeros.
+            prefix6: format!(
+                "fd0d:{:x}:{:x}",
+                u16::from_str_radix(&tail[..4], 16).unwrap_or(1),
+                u16::from_str_radix(&tail[4..], 16).unwrap_or(1)
+            ),
             dir,
             chains_existed: iptables_save().contains(":CNI-FORWARD")
                 || ip6tables_save().contains(":CNI-FORWARD"),

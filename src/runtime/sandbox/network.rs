@@ -124,7 +124,7 @@ impl Runtime {
             return;
         };
         let mut warned = false;
-        let running = loop {
+        let sandboxes = loop {
             match self
                 .docker()
                 .list_containers(&super::sandbox_filter())
@@ -141,7 +141,8 @@ impl Runtime {
             }
         };
         self.cni_gc_pass().await;
-        for sandbox in running {
+        // Only running ones have a namespace to check.
+        for sandbox in sandboxes {
             let Some(id) = sandbox.id else { continue };
             let Ok(Some(inspect)) = self.docker().inspect_container(&id).await else {
                 continue;
