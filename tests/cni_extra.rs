@@ -1,9 +1,9 @@
 //! CNI beyond a pod's basic lifecycle (tests/cni.rs), through the binary:
-//! dual-stack addresses and bandwidth shaping with Debian's plugins, and
-//! CNI 1.1 with a fake plugin (Debian's containernetworking-plugins stop
-//! at spec 1.0.0, which has neither STATUS nor GC): STATUS decides
-//! NetworkReady, and the startup GC cleans docker-cri's stale cache
-//! entries and tells the plugins what is valid.
+//! dual-stack addresses, bandwidth shaping and the MTU/hairpin flags with
+//! Debian's plugins; and CNI 1.1 with a fake plugin (Debian's
+//! containernetworking-plugins stop at spec 1.0.0, which has neither
+//! STATUS nor GC): STATUS decides NetworkReady, and the startup GC cleans
+//! docker-cri's stale cache entries and tells the plugins what is valid.
 
 mod common;
 
@@ -143,6 +143,17 @@ fn host(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The host-side veth of the network's one pod.
+fn host_veth(net: &Net) -> String {
+    let links = host("ip", &["-o", "link", "show", "master", &net.bridge]);
+    links
+        .lines()
+        .next()
+        .and_then(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no veth on {}: {links}", net.bridge))
+}
+
 /// The bandwidth plugin's ifb devices (`bwp…`), which carry egress shaping.
 fn ifb_devices() -> Vec<String> {
     host("ip", &["-o", "link", "show", "type", "ifb"])
@@ -180,13 +191,7 @@ async fn bandwidth_annotations_shape_the_pod_through_the_bandwidth_plugin() {
         ),
     ]);
     let (id, _c) = run_pod(&mut rt, &pod_config("shaped", annotations)).await;
-    let links = host("ip", &["-o", "link", "show", "master", &net.bridge]);
-    let veth = links
-        .lines()
-        .next()
-        .and_then(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
-        .unwrap_or_else(|| panic!("no veth on {}: {links}", net.bridge));
+    let veth = host_veth(&net);
     let qdisc = host("tc", &["qdisc", "show", "dev", &veth]);
     assert!(
         qdisc.contains("tbf") && qdisc.contains("rate 1Mbit"),
@@ -208,6 +213,44 @@ async fn bandwidth_annotations_shape_the_pod_through_the_bandwidth_plugin() {
     assert_eq!(net.veths(), 0);
     assert!(net.ipam_files().is_empty(), "{:?}", net.ipam_files());
     assert_eq!(net.cache_entries(), 0);
+}
+
+/// `--network-plugin-mtu` and `--hairpin-mode` reach the real bridge
+/// plugin when its config leaves them out: the pod's eth0 has the MTU
+/// and the host-side veth hairpins.
+#[tokio::test]
+async fn mtu_and_hairpin_flags_reach_the_bridge_plugin() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::new();
+    let mut list: serde_json::Value = serde_json::from_str(&net.conflist()).unwrap();
+    list["plugins"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("hairpinMode");
+    std::fs::write(net.conf_dir().join("10-tuned.conflist"), list.to_string()).unwrap();
+    let mut flags = net.flags();
+    flags.extend(
+        [
+            "--network-plugin-mtu",
+            "1400",
+            "--hairpin-mode",
+            "hairpin-veth",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start(&args).await;
+    let mut rt = server.runtime().await;
+    let image = TestImage::busybox(None).await;
+    let (id, _c) = run_pod(&mut rt, &pod_config("tuned", HashMap::new())).await;
+    let mtu = run_in_pod(&image, &id, "cat /sys/class/net/eth0/mtu").await;
+    assert_eq!(mtu.trim(), "1400");
+    let veth = host_veth(&net);
+    let hairpin =
+        std::fs::read_to_string(format!("/sys/class/net/{veth}/brport/hairpin_mode")).unwrap();
+    assert_eq!(hairpin.trim(), "1", "{veth}");
+    stop_and_remove(&mut rt, &id).await;
+    assert_eq!(net.veths(), 0);
 }
 
 /// A CNI 1.1 plugin (Debian's stop at 1.0.0): STATUS fails with code 50
