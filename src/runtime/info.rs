@@ -69,7 +69,6 @@ impl Runtime {
         // Docker's bridge network comes with the daemon, so it is ready
         // exactly when Docker is; CNI needs a valid config as well, and
         // plugins that answer STATUS (CNI 1.1) must say they are ready.
-        // STATUS (CNI 1.1) asks the plugins themselves.
         let cni_status = match self.cni.as_deref() {
             Some(cni) if runtime_ready => Some(cni.status().await),
             _ => None,
