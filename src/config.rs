@@ -141,6 +141,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION")]
     pub cni_plugin_timeout: Option<String>,
 
+    /// CNI: hairpin-veth (or promiscuous-bridge, which means the same
+    /// outside kubenet) sets `hairpinMode` on the chain's bridge plugin
+    /// unless its config sets it; none or unset leaves configs alone.
+    #[arg(long, global = true, value_name = "MODE")]
+    pub hairpin_mode: Option<String>,
+
+    /// CNI: the `mtu` of the chain's interface plugins (bridge, ptp,
+    /// macvlan, ipvlan, vlan) unless their config sets one; 0 leaves it
+    /// to the plugins.
+    #[arg(long, global = true, value_name = "MTU")]
+    pub network_plugin_mtu: Option<String>,
+
     /// cri-dockerd compatibility: accepted so its unit files start
     /// docker-cri; see `Config::compat_warnings` for what acts.
     #[command(flatten)]
@@ -154,10 +166,6 @@ pub struct Cli {
 /// them, so an operator's existing unit file or drop-in keeps working.
 #[derive(Debug, Default, clap::Args)]
 pub struct CompatFlags {
-    #[arg(long, global = true, value_name = "MTU", hide = true)]
-    pub network_plugin_mtu: Option<String>,
-    #[arg(long, global = true, value_name = "MODE", hide = true)]
-    pub hairpin_mode: Option<String>,
     #[arg(long, global = true, value_name = "CIDR", hide = true)]
     pub pod_cidr: Option<String>,
     #[arg(long, global = true, value_name = "BOOL", hide = true, num_args = 0..=1, default_missing_value = "true")]
@@ -171,8 +179,6 @@ impl CompatFlags {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (flag, given) in [
-            ("network-plugin-mtu", &self.network_plugin_mtu),
-            ("hairpin-mode", &self.hairpin_mode),
             ("pod-cidr", &self.pod_cidr),
             ("ipv6-dual-stack", &self.ipv6_dual_stack),
             ("runtime-cgroups", &self.runtime_cgroups),
@@ -239,6 +245,8 @@ pub struct FileConfig {
     pub cni_bin_dir: Option<String>,
     pub cni_cache_dir: Option<PathBuf>,
     pub cni_plugin_timeout: Option<String>,
+    pub hairpin_mode: Option<String>,
+    pub network_plugin_mtu: Option<u32>,
 }
 
 /// How pods get their network.
@@ -297,6 +305,8 @@ pub struct Config {
     pub cni_bin_dirs: Vec<PathBuf>,
     pub cni_cache_dir: PathBuf,
     pub cni_plugin_timeout: Duration,
+    /// `--hairpin-mode` and `--network-plugin-mtu` for the plugin chain.
+    pub cni_tuning: crate::cni::tuning::Tuning,
     /// Accepted cri-dockerd flags that do not act, one line each, logged
     /// once at startup.
     pub compat_warnings: Vec<String>,
@@ -443,12 +453,14 @@ impl Config {
             pick(&cli.cni_plugin_timeout, file.cni_plugin_timeout),
             "1m",
         )?;
+        let cni_tuning = cni_tuning(cli, file.hairpin_mode, file.network_plugin_mtu)?;
         Ok(Config {
             network_plugin,
             cni_conf_dir,
             cni_bin_dirs,
             cni_cache_dir,
             cni_plugin_timeout,
+            cni_tuning,
             listen: listen_endpoint(&endpoint)?,
             socket_group: pick(&cli.socket_group, file.socket_group),
             docker_socket: unix_path("docker-endpoint", &docker)?,
@@ -498,6 +510,28 @@ impl Config {
             compat_warnings: cli.compat.warnings(),
         })
     }
+}
+
+/// `--hairpin-mode` and `--network-plugin-mtu` (the TOML file has the MTU
+/// as a number).
+fn cni_tuning(
+    cli: &Cli,
+    file_hairpin: Option<String>,
+    file_mtu: Option<u32>,
+) -> Result<crate::cni::tuning::Tuning, ConfigError> {
+    use crate::cni::tuning::{HairpinMode, Tuning, parse_mtu};
+    let hairpin = pick(&cli.hairpin_mode, file_hairpin)
+        .map(|m| HairpinMode::parse(&m).map_err(|e| bad("hairpin-mode", e)))
+        .transpose()?
+        .flatten();
+    let mtu = cli
+        .network_plugin_mtu
+        .clone()
+        .or_else(|| file_mtu.map(|m| m.to_string()))
+        .map(|m| parse_mtu(&m).map_err(|e| bad("network-plugin-mtu", e)))
+        .transpose()?
+        .flatten();
+    Ok(Tuning { hairpin, mtu })
 }
 
 /// What Docker's json-file driver takes for `max-size`: a positive whole

@@ -1,5 +1,6 @@
 //! Pod networking through CNI with Debian's containernetworking-plugins
-//! (bridge + host-local + firewall + portmap, loopback in a second list):
+//! (bridge + host-local + firewall + portmap; Docker brings the `none`
+//! namespace's `lo` up, so the loopback plugin has nothing to do):
 //! each test writes its own conflist (a bridge and a 10.x.y.0/24 subnet of
 //! its own, host-local's store in a temp dir) and starts docker-cri with
 //! `--network-plugin cni`. The tests run one at a time and remove the
@@ -145,10 +146,15 @@ async fn pods_get_distinct_addresses_and_reach_each_other() {
         info.contains(&net.name) && info.contains(&format!("{ip_a}/24")),
         "{info}"
     );
+    // Verbose status CHECKs the attachment with the real plugins.
+    let details: serde_json::Value = serde_json::from_str(info).unwrap();
+    assert_eq!(details["cni"]["check"], "passed", "{info}");
 
     // The pod's own eth0 carries the address CNI reported.
-    let shown = run_in_pod(&image, &a, "ip -o -4 addr show eth0").await;
+    let shown = run_in_pod(&image, &a, "ip -o -4 addr show eth0; ip -o -4 addr show lo").await;
     assert!(shown.contains(&format!("{ip_a}/24")), "{shown}");
+    // lo is up without a loopback plugin: Docker did it for `none`.
+    assert!(shown.contains("lo    inet 127.0.0.1/8"), "{shown}");
 
     // busybox-static's wget segfaults in a scratch image (it does on the
     // host's Docker bridge too): nc speaks the HTTP instead.
@@ -288,35 +294,73 @@ async fn teardown_survives_a_restart_and_docker_forgetting_the_pod() {
     drop(server);
 }
 
+/// The 50 create/delete cycles, five pods at a time (each worker
+/// runs, checks and removes its pods in turn), with host ports through
+/// portmap; what they leave is counted against what was there before.
 #[tokio::test]
-async fn many_cycles_leave_no_leases_veths_or_rules() {
+async fn fifty_cycles_leave_no_ipam_files_veths_or_rules() {
+    const WORKERS: usize = 5;
+    const CYCLES: usize = 50;
     let _serial = SERIAL.lock().await;
     let net = Net::new();
     net.write_config();
     let server = net.server().await;
-    let mut rt = server.runtime().await;
-    let rules_before = net.rules().len();
-    let mut seen = std::collections::HashSet::new();
-    for i in 0..20 {
-        let ports = vec![api::PortMapping {
-            protocol: api::Protocol::Tcp as i32,
-            container_port: 80,
-            host_port: common::free_port() as i32,
-            host_ip: String::new(),
-        }];
-        let (id, _c) = run_pod(&mut rt, &pod_config(&format!("cycle{i}"), ports, false))
-            .await
-            .unwrap();
-        seen.insert(pod_ip(&mut rt, &id).await.expect("an IP"));
-        assert_eq!(net.leases().len(), 1, "cycle {i}");
-        stop_and_remove(&mut rt, &id).await;
-    }
+    let rt = server.runtime().await;
+    let before = (
+        net.ipam_files().len(),
+        net.veths(),
+        net.rules().len(),
+        net.cache_entries(),
+    );
+    assert_eq!(before, (0, 0, 0, 0));
+    let workers = (0..WORKERS).map(|w| {
+        let mut rt = rt.clone();
+        async move {
+            let mut seen = Vec::new();
+            for i in (w..CYCLES).step_by(WORKERS) {
+                let ports = vec![api::PortMapping {
+                    protocol: api::Protocol::Tcp as i32,
+                    container_port: 80,
+                    host_port: common::free_port() as i32,
+                    host_ip: String::new(),
+                }];
+                let (id, _c) = run_pod(&mut rt, &pod_config(&format!("cycle{i}"), ports, false))
+                    .await
+                    .unwrap_or_else(|e| panic!("cycle {i}: {e:?}"));
+                seen.push(pod_ip(&mut rt, &id).await.expect("an IP"));
+                stop_and_remove(&mut rt, &id).await;
+            }
+            seen
+        }
+    });
+    let seen: Vec<String> = futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(seen.len(), CYCLES);
+    // Pods that lived at the same time never shared an address, and
     // host-local hands out the next address each time.
-    assert!(seen.len() > 1, "{seen:?}");
-    assert!(net.leases().is_empty(), "{:?}", net.leases());
-    assert_eq!(net.veths(), 0);
-    assert_eq!(net.rules().len(), rules_before, "{:?}", net.rules());
-    assert_eq!(net.cache_entries(), 0);
+    let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+    assert!(distinct.len() >= WORKERS, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|ip| ip.starts_with(&format!("{}.", net.prefix))),
+        "{seen:?}"
+    );
+    let after = (
+        net.ipam_files().len(),
+        net.veths(),
+        net.rules().len(),
+        net.cache_entries(),
+    );
+    assert_eq!(
+        after,
+        before,
+        "(IPAM files, veths, rules, cache entries): {:?} {:?}",
+        net.ipam_files(),
+        net.rules()
+    );
 }
 
 #[tokio::test]

@@ -123,6 +123,7 @@ async fn unacted_cri_dockerd_flags_warn_and_fd_without_systemd_fails_clearly() {
             "--network-plugin=cni",
             "--cni-bin-dir=/opt/cni/bin",
             "--hairpin-mode=hairpin-veth",
+            "--runtime-cgroups=/docker-cri",
         ])
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
@@ -133,6 +134,7 @@ async fn unacted_cri_dockerd_flags_warn_and_fd_without_systemd_fails_clearly() {
     // The CNI flags act now: no warning for them.
     assert!(!text.contains("--network-plugin"), "{text}");
     assert!(!text.contains("--cni-bin-dir"), "{text}");
-    assert!(text.contains("--hairpin-mode is accepted"), "{text}");
+    assert!(!text.contains("--hairpin-mode"), "{text}");
+    assert!(text.contains("--runtime-cgroups is accepted"), "{text}");
     assert!(text.contains("needs systemd socket activation"), "{text}");
 }

@@ -33,6 +33,15 @@ pub struct CachedInfo {
     pub capability_args: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// docker-cri's mark on the entries it wrote. The cache directory may
+    /// be shared with other runtimes (libcni's default path is), and GC
+    /// must never run DEL for their pods; libcni ignores the extra key.
+    #[serde(rename = "dockerCri", default, skip_serializing_if = "is_false")]
+    pub docker_cri: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub const KIND: &str = "cniCacheV1";
@@ -89,6 +98,18 @@ pub fn find(
         return Vec::new();
     }
     let suffix = format!("-{container_id}-{if_name}");
+    read_matching(cache_dir, |name| name.ends_with(&suffix))
+}
+
+/// Every entry of the cache (GC's view), sorted by file name.
+pub fn all(cache_dir: &Path) -> Vec<(PathBuf, Result<CachedInfo, String>)> {
+    read_matching(cache_dir, |_| true)
+}
+
+fn read_matching(
+    cache_dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(PathBuf, Result<CachedInfo, String>)> {
     let Ok(entries) = std::fs::read_dir(results_dir(cache_dir)) else {
         return Vec::new();
     };
@@ -97,7 +118,7 @@ pub fn find(
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&suffix) && !n.starts_with('.'))
+                .is_some_and(|n| wanted(n) && !n.starts_with('.'))
         })
         .map(|p| {
             let info = std::fs::read(&p)

@@ -44,13 +44,24 @@ pub async fn run(call: &Call<'_>, plugin_type: &str, stdin: &Value) -> Result<Op
             join(call.bin_dirs)
         ))
     })?;
-    let mut child = tokio::process::Command::new(&binary)
+    let mut command = tokio::process::Command::new(&binary);
+    command
         .env("CNI_COMMAND", call.command)
-        .env("CNI_CONTAINERID", call.container_id)
-        .env("CNI_NETNS", call.netns)
-        .env("CNI_IFNAME", call.if_name)
-        .env("CNI_ARGS", call.args)
-        .env("CNI_PATH", join_paths(call.bin_dirs))
+        .env("CNI_PATH", join_paths(call.bin_dirs));
+    // STATUS and GC concern the whole network, not one attachment: the
+    // spec gives them only CNI_COMMAND and CNI_PATH.
+    if matches!(call.command, "ADD" | "DEL" | "CHECK") {
+        command
+            .env("CNI_CONTAINERID", call.container_id)
+            .env("CNI_NETNS", call.netns)
+            .env("CNI_IFNAME", call.if_name)
+            .env("CNI_ARGS", call.args);
+    } else {
+        for var in ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS"] {
+            command.env_remove(var);
+        }
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,4 +1,5 @@
-//! CNI pod networking: config loading and watching, plugin invocation, result cache.
+//! CNI pod networking: config loading and watching, plugin invocation, result
+//! cache, CHECK/STATUS/GC and the hairpin/MTU tuning of plugin configs.
 
 pub mod args;
 pub mod cache;
@@ -7,6 +8,10 @@ pub mod invoke;
 pub mod result;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_verbs;
+pub mod tuning;
+mod verbs;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +24,7 @@ use crate::error::{Error, Result};
 use args::PodIdentity;
 use cache::CachedInfo;
 use conf::{Loaded, NetworkList};
+pub use verbs::{Checked, GcReport, version_at_least};
 
 /// The interface every pod gets, as in kubelet's runtimes.
 pub const IF_NAME: &str = "eth0";
@@ -33,6 +39,8 @@ pub struct Settings {
     pub bin_dirs: Vec<PathBuf>,
     pub cache_dir: PathBuf,
     pub plugin_timeout: Duration,
+    /// `--hairpin-mode` / `--network-plugin-mtu` fields for the chain.
+    pub tuning: tuning::Tuning,
 }
 
 type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
@@ -43,6 +51,9 @@ pub struct Cni {
     settings: Settings,
     bin_dirs: Vec<PathBuf>,
     loaded: Mutex<Option<(Fingerprint, Loaded)>>,
+    /// ADDs share it; GC takes it alone, so no attachment is made between
+    /// GC's listing of the valid ones and the plugins' GC.
+    gc_lock: tokio::sync::RwLock<()>,
 }
 
 impl Cni {
@@ -55,6 +66,7 @@ impl Cni {
             settings,
             bin_dirs,
             loaded: Mutex::new(None),
+            gc_lock: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -101,7 +113,9 @@ impl Cni {
         netns: &str,
         caps: Map<String, Value>,
     ) -> Result<Vec<IpAddr>> {
-        let network = self.ready().map_err(Error::FailedPrecondition)?;
+        let _no_gc = self.gc_lock.read().await;
+        let mut network = self.ready().map_err(Error::FailedPrecondition)?;
+        self.settings.tuning.apply(&mut network);
         let mut info = CachedInfo {
             kind: cache::KIND.into(),
             container_id: pod.sandbox_id.clone(),
@@ -111,6 +125,7 @@ impl Cni {
             cni_args: args::cni_args(pod),
             capability_args: caps,
             result: None,
+            docker_cri: true,
         };
         self.write_cache(&info).await?;
         let added = self.add_chain(&network, &info, netns).await;
@@ -176,34 +191,36 @@ impl Cni {
         }
         for (path, info) in entries {
             let info = info.map_err(|e| Error::internal(format!("CNI result cache: {e}")))?;
-            let network = info
-                .config_json()
-                .and_then(|raw| NetworkList::from_cached(&raw))
-                .map_err(|e| {
-                    Error::internal(format!("CNI result cache {}: {e}", path.display()))
-                })?;
-            let args_env = args::cni_args_env(&info.cni_args);
-            let call = self.call("DEL", &info.container_id, netns, &args_env);
-            for plugin in network.plugins.iter().rev() {
-                let stdin = args::plugin_stdin(
-                    plugin,
-                    &network.name,
-                    &network.cni_version,
-                    info.result.as_ref(),
-                    &info.capability_args,
-                );
-                invoke::run(&call, plugin_type(plugin), &stdin)
-                    .await
-                    .map_err(|e| e.context(format!("CNI network {:?}", network.name)))?;
-            }
-            match tokio::fs::remove_file(&path).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::internal(format!("{}: {e}", path.display()))),
-            }
-            tracing::info!(sandbox = sandbox_id, network = %network.name, "CNI network torn down");
+            self.del_entry(&path, &info, netns).await?;
         }
         Ok(true)
+    }
+
+    /// DEL of one cache entry with the config and result it holds; the
+    /// entry goes once DEL succeeded.
+    async fn del_entry(&self, path: &Path, info: &CachedInfo, netns: &str) -> Result<()> {
+        let network = verbs::cached_network(path, info)?;
+        let args_env = args::cni_args_env(&info.cni_args);
+        let call = self.call("DEL", &info.container_id, netns, &args_env);
+        for plugin in network.plugins.iter().rev() {
+            let stdin = args::plugin_stdin(
+                plugin,
+                &network.name,
+                &network.cni_version,
+                info.result.as_ref(),
+                &info.capability_args,
+            );
+            invoke::run(&call, plugin_type(plugin), &stdin)
+                .await
+                .map_err(|e| e.context(format!("CNI network {:?}", network.name)))?;
+        }
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::internal(format!("{}: {e}", path.display()))),
+        }
+        tracing::info!(sandbox = %info.container_id, network = %network.name, "CNI network torn down");
+        Ok(())
     }
 
     /// The pod IPs of the sandbox's last successful ADD, if any is cached.

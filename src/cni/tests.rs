@@ -49,6 +49,44 @@ fn cni_settings() {
     assert_eq!(c.cni_conf_dir, PathBuf::from("/x"));
 }
 
+/// `--hairpin-mode` and `--network-plugin-mtu` act (no compat warning),
+/// from flags or the file, the flag winning.
+#[test]
+fn hairpin_and_mtu_settings() {
+    use super::tuning::{HairpinMode, Tuning};
+    assert_eq!(Config::default().cni_tuning, Tuning::default());
+    let c = Config::load(&cli_args(&[
+        "--hairpin-mode=hairpin-veth",
+        "--network-plugin-mtu=1450",
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.cni_tuning,
+        Tuning {
+            hairpin: Some(HairpinMode::HairpinVeth),
+            mtu: Some(1450)
+        }
+    );
+    assert!(c.compat_warnings.is_empty(), "{:?}", c.compat_warnings);
+    let file: FileConfig =
+        toml::from_str("hairpin_mode = \"none\"\nnetwork_plugin_mtu = 9000").unwrap();
+    let c = Config::resolve(&cli_args(&["--network-plugin-mtu=0"]), file).unwrap();
+    assert_eq!(
+        c.cni_tuning,
+        Tuning {
+            hairpin: Some(HairpinMode::None),
+            mtu: None
+        }
+    );
+    for (args, setting) in [
+        (["--hairpin-mode=sometimes"], "hairpin-mode"),
+        (["--network-plugin-mtu=20"], "network-plugin-mtu"),
+    ] {
+        let err = Config::load(&cli_args(&args)).unwrap_err();
+        assert_eq!(err.setting, setting, "{err}");
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
@@ -350,6 +388,7 @@ mod exec {
             bin_dirs: vec![dir.path().join("bin")],
             cache_dir: dir.path().join("cache"),
             plugin_timeout: timeout,
+            tuning: Default::default(),
         });
         Fixture { dir, cni }
     }

@@ -154,6 +154,7 @@ fn network_check(config: &Config, report: &mut CheckReport) {
         bin_dirs: config.cni_bin_dirs.clone(),
         cache_dir: config.cni_cache_dir.clone(),
         plugin_timeout: config.cni_plugin_timeout,
+        tuning: config.cni_tuning,
     });
     match cni.ready() {
         Ok(list) => report.add(

@@ -67,9 +67,14 @@ impl Runtime {
             info.insert("config".to_string(), config.to_string());
         }
         // Docker's bridge network comes with the daemon, so it is ready
-        // exactly when Docker is; CNI needs a valid config as well.
-        let network = match (runtime_ready, self.cni.as_deref().map(|c| c.ready())) {
-            (true, Some(Err(why))) => (false, "NetworkPluginNotReady".to_string(), why),
+        // exactly when Docker is; CNI needs a valid config as well, and
+        // plugins that answer STATUS (CNI 1.1) must say they are ready.
+        let cni_status = match self.cni.as_deref() {
+            Some(cni) if runtime_ready => Some(cni.status().await),
+            _ => None,
+        };
+        let network = match cni_status {
+            Some(Err(why)) => (false, "NetworkPluginNotReady".to_string(), why),
             _ => (runtime_ready, reason.clone(), message.clone()),
         };
         let runtime = api::RuntimeCondition {

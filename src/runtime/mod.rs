@@ -156,6 +156,7 @@ impl Runtime {
                     bin_dirs: config.cni_bin_dirs.clone(),
                     cache_dir: config.cni_cache_dir.clone(),
                     plugin_timeout: config.cni_plugin_timeout,
+                    tuning: config.cni_tuning,
                 }))
             }),
             config,

@@ -65,6 +65,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         let runtime = runtime.clone();
         async move { runtime.resume_container_logs().await }
     });
+    // CNI: GC and CHECK of what an earlier run left, then periodic GC.
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.cni_maintenance().await }
+    });
     let runtime_service = RuntimeServiceServer::new(RuntimeServiceImpl::new(runtime.clone()))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);

@@ -1,7 +1,9 @@
-//! A CNI network of one test of tests/cni.rs: its conflist (bridge +
+//! A CNI network of one test: its conflist (bridge +
 //! host-local + firewall + portmap), temp conf/cache/IPAM directories, and
 //! counts of what it leaves on the host (leases, veths, iptables rules).
 //! Dropping it removes the bridge and the shared CNI iptables chains.
+//! Included by tests/cni.rs and tests/cni_extra.rs, each using part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +23,8 @@ pub struct Net {
     pub bridge: String,
     /// The subnet's first three octets ("10.213.7").
     pub prefix: String,
+    /// The IPv6 /64 of a dual-stack config ("fd0d:1a2b:3c4d").
+    pub prefix6: String,
     pub dir: tempfile::TempDir,
     /// Whether the shared CNI chains existed before (then they are left).
     chains_existed: bool,
@@ -49,12 +53,20 @@ impl Net {
         for d in ["conf", "cache", "ipam"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
+        let tail = &tag[tag.len() - 8..];
         Net {
             name: format!("dcri-test-{tag}"),
-            bridge: format!("dcri{}", &tag[tag.len() - 8..]),
+            bridge: format!("dcri{tail}"),
             prefix,
+            // As Rust and ip print it: hex groups without leading zeros.
+            prefix6: format!(
+                "fd0d:{:x}:{:x}",
+                u16::from_str_radix(&tail[..4], 16).unwrap_or(1),
+                u16::from_str_radix(&tail[4..], 16).unwrap_or(1)
+            ),
             dir,
-            chains_existed: iptables_save().contains(":CNI-FORWARD"),
+            chains_existed: iptables_save().contains(":CNI-FORWARD")
+                || ip6tables_save().contains(":CNI-FORWARD"),
         }
     }
 
@@ -92,6 +104,22 @@ impl Net {
             ]
         })
         .to_string()
+    }
+
+    /// The same chain with a second range set, IPv6: host-local leases one
+    /// address from each.
+    pub fn conflist_dual_stack(&self) -> String {
+        let mut list: serde_json::Value = serde_json::from_str(&self.conflist()).unwrap();
+        let ipam = &mut list["plugins"][0]["ipam"];
+        ipam["ranges"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!([{"subnet": format!("{}::/64", self.prefix6)}]));
+        ipam["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"dst": "::/0"}));
+        list.to_string()
     }
 
     pub fn write_config(&self) {
@@ -136,6 +164,20 @@ impl Net {
             .unwrap_or_default()
     }
 
+    /// Every file host-local keeps for this network but its lock and its
+    /// last-reserved markers: one per leased address, of either family.
+    pub fn ipam_files(&self) -> Vec<String> {
+        let dir = self.dir.path().join("ipam").join(&self.name);
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Interfaces enslaved to the bridge: the pods' host-side veths.
     pub fn veths(&self) -> usize {
         let out = Command::new("ip")
@@ -151,6 +193,16 @@ impl Net {
             .lines()
             .filter(|l| l.starts_with("-A"))
             .filter(|l| l.contains(&self.name) || l.contains(&format!("{}.", self.prefix)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// ip6tables rules that name this network or its IPv6 subnet.
+    pub fn rules6(&self) -> Vec<String> {
+        ip6tables_save()
+            .lines()
+            .filter(|l| l.starts_with("-A"))
+            .filter(|l| l.contains(&self.name) || l.contains(&format!("{}:", self.prefix6)))
             .map(str::to_string)
             .collect()
     }
@@ -178,12 +230,25 @@ pub fn iptables_save() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+pub fn ip6tables_save() -> String {
+    Command::new("ip6tables-save")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 /// Removes the chains the firewall and portmap plugins share between pods
-/// (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*) and the jumps to them.
+/// (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*) and the jumps to them, for
+/// IPv4 and IPv6.
 fn remove_cni_chains() {
+    remove_cni_chains_of("iptables", &iptables_save());
+    remove_cni_chains_of("ip6tables", &ip6tables_save());
+}
+
+fn remove_cni_chains_of(tool: &str, saved: &str) {
     let mut table = String::new();
     let mut chains = Vec::new();
-    for line in iptables_save().lines() {
+    for line in saved.lines() {
         if let Some(t) = line.strip_prefix('*') {
             table = t.to_string();
         } else if let Some(rule) = line.strip_prefix("-A ")
@@ -192,17 +257,17 @@ fn remove_cni_chains() {
         {
             let mut args = vec!["-t".to_string(), table.clone(), "-D".to_string()];
             args.extend(shell_words(rule));
-            let _ = Command::new("iptables").args(&args).output();
+            let _ = Command::new(tool).args(&args).output();
         } else if let Some(chain) = line.strip_prefix(":CNI-") {
             let name = format!("CNI-{}", chain.split_whitespace().next().unwrap_or(""));
             chains.push((table.clone(), name));
         }
     }
     for (t, c) in &chains {
-        let _ = Command::new("iptables").args(["-t", t, "-F", c]).output();
+        let _ = Command::new(tool).args(["-t", t, "-F", c]).output();
     }
     for (t, c) in &chains {
-        let _ = Command::new("iptables").args(["-t", t, "-X", c]).output();
+        let _ = Command::new(tool).args(["-t", t, "-X", c]).output();
     }
 }
 

@@ -1,16 +1,23 @@
 //! CNI pod networking for sandboxes (`--network-plugin cni`): ADD after the
 //! pause container starts, DEL at stop (retried at remove), the pod IPs
-//! from the result cache for status.
+//! from the result cache for status, CHECK for verbose status and
+//! restored pods, GC at startup and periodically.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use bollard::models::ContainerInspectResponse;
 use serde_json::{Map, Value};
 
 use crate::api;
-use crate::cni::Cni;
 use crate::cni::args::{self, PodIdentity};
+use crate::cni::{Checked, Cni};
 use crate::error::{Error, Result};
 use crate::mapping::sandbox as map;
 use crate::runtime::Runtime;
+
+/// How often stale CNI attachments are looked for after the startup pass.
+const GC_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// What RunPodSandbox settles before creating anything: `None` for pods
 /// that Docker networks (Docker mode, host network).
@@ -95,10 +102,100 @@ impl Runtime {
         Ok(())
     }
 
-    /// For verbose status: the CNI network and ADD result, if cached.
-    pub(super) fn cni_details(&self, id: &str) -> Option<Value> {
-        let (network, result) = self.cni()?.cached_result(id)?;
-        Some(serde_json::json!({ "network": network, "result": result }))
+    /// For verbose status: the CNI network and ADD result, if cached, and
+    /// what a CHECK of the attachment on `netns` says (verbose status is
+    /// asked by people, not by kubelet's sync loop, so it can afford one).
+    pub(super) async fn cni_details(&self, id: &str, netns: &str) -> Option<Value> {
+        let cni = self.cni()?;
+        let (network, result) = cni.cached_result(id)?;
+        let check = match cni.check(id, netns).await {
+            Ok(Checked::Passed) => "passed".to_string(),
+            Ok(Checked::Skipped(why)) => format!("skipped: {why}"),
+            Err(e) => format!("failed: {e}"),
+        };
+        Some(serde_json::json!({ "network": network, "result": result, "check": check }))
+    }
+
+    /// CNI upkeep for the life of the server: once Docker answers, a GC
+    /// pass and a CHECK of every pod found running (their networks were
+    /// set up by an earlier run), then a GC pass every [`GC_INTERVAL`].
+    pub async fn cni_maintenance(&self) {
+        let Some(cni) = self.cni() else {
+            return;
+        };
+        let mut warned = false;
+        let sandboxes = loop {
+            match self
+                .docker()
+                .list_containers(&super::sandbox_filter())
+                .await
+            {
+                Ok(list) => break list,
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(error = %e, "CNI upkeep waits for Docker");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        };
+        self.cni_gc_pass().await;
+        // Only running ones have a namespace to check.
+        for sandbox in sandboxes {
+            let Some(id) = sandbox.id else { continue };
+            let Ok(Some(inspect)) = self.docker().inspect_container(&id).await else {
+                continue;
+            };
+            let netns = netns_path(&inspect);
+            if netns.is_empty() {
+                continue;
+            }
+            match cni.check(&id, &netns).await {
+                Ok(Checked::Passed) => tracing::info!(sandbox = %id, "CNI CHECK passed"),
+                Ok(Checked::Skipped(why)) => {
+                    tracing::debug!(sandbox = %id, why, "CNI CHECK skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(sandbox = %id, error = %e, "CNI CHECK failed: the pod's network is not as ADD left it")
+                }
+            }
+        }
+        loop {
+            tokio::time::sleep(GC_INTERVAL).await;
+            self.cni_gc_pass().await;
+        }
+    }
+
+    /// One GC pass; the valid attachments are those of every sandbox
+    /// Docker or a checkpoint knows (a sandbox Docker forgot still gets
+    /// its DEL from StopPodSandbox, with its cached port mappings).
+    pub async fn cni_gc_pass(&self) {
+        let Some(cni) = self.cni() else {
+            return;
+        };
+        let known = || async {
+            let mut ids: HashSet<String> = self
+                .docker()
+                .list_containers(&super::sandbox_filter())
+                .await?
+                .into_iter()
+                .filter_map(|c| c.id)
+                .collect();
+            ids.extend(self.checkpoints.ids());
+            Ok(ids)
+        };
+        match cni.gc(known).await {
+            Ok(report) => {
+                if !report.deleted.is_empty() || report.plugins_collected {
+                    tracing::info!(deleted = ?report.deleted, plugins_collected = report.plugins_collected, "CNI GC");
+                }
+                for e in &report.errors {
+                    tracing::warn!(error = %e, "CNI GC");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "CNI GC pass failed"),
+        }
     }
 
     /// The CNI IPs of a running sandbox, IPv4 first, from the result cache.

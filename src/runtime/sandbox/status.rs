@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::SandboxRef;
+use super::network::netns_path;
 use crate::api;
 use crate::error::{Error, Result};
 use crate::index::Lookup;
@@ -65,7 +66,7 @@ impl Runtime {
                 "networkMode": inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()),
                 "config": checkpoint.as_ref().map(|c| c.config.clone()),
                 "portMappings": checkpoint.as_ref().map(|c| serde_json::to_value(&c.data.port_mappings).unwrap_or_default()),
-                "cni": self.cni_details(&full_id),
+                "cni": self.cni_details(&full_id, &netns_path(&inspect)).await,
             });
             if let Some(pid) = pid.filter(|p| *p > 0) {
                 details["process"] = crate::stats::process::placement_info(&self.cgroups, pid);
