@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{PodCleanup, Server, TestImage, force_remove, run_in_pod, start_in_pod, unique};
 use docker_cri::api;
-use net::{Net, PLUGINS, SERIAL, iptables_save};
+use net::{Net, PLUGINS, SERIAL, iptables_save, network_condition, stop_and_remove};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Rt = api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
@@ -80,32 +80,6 @@ async fn pod_ip(rt: &mut Rt, id: &str) -> Option<String> {
     .unwrap()
     .network
     .map(|n| n.ip)
-}
-
-async fn stop_and_remove(rt: &mut Rt, id: &str) {
-    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
-        pod_sandbox_id: id.into(),
-    })
-    .await
-    .unwrap();
-    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
-        pod_sandbox_id: id.into(),
-    })
-    .await
-    .unwrap();
-}
-
-async fn network_condition(rt: &mut Rt) -> api::RuntimeCondition {
-    rt.status(api::StatusRequest { verbose: false })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.r#type == "NetworkReady")
-        .unwrap()
 }
 
 const HTTPD: &str =

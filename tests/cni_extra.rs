@@ -18,7 +18,7 @@ use std::process::Command;
 
 use common::{PodCleanup, Server, TestImage, run_in_pod, unique};
 use docker_cri::api;
-use net::{Net, SERIAL};
+use net::{Net, SERIAL, network_condition, stop_and_remove};
 
 type Rt = api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
 
@@ -47,32 +47,6 @@ async fn run_pod(rt: &mut Rt, config: &api::PodSandboxConfig) -> (String, PodCle
         .into_inner()
         .pod_sandbox_id;
     (id, cleanup)
-}
-
-async fn stop_and_remove(rt: &mut Rt, id: &str) {
-    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
-        pod_sandbox_id: id.into(),
-    })
-    .await
-    .unwrap();
-    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
-        pod_sandbox_id: id.into(),
-    })
-    .await
-    .unwrap();
-}
-
-async fn network_condition(rt: &mut Rt) -> api::RuntimeCondition {
-    rt.status(api::StatusRequest { verbose: false })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.r#type == "NetworkReady")
-        .unwrap()
 }
 
 /// host-local with an IPv4 and an IPv6 range set: the pod gets one of

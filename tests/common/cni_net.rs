@@ -292,3 +292,33 @@ fn shell_words(text: &str) -> Vec<String> {
     }
     out
 }
+
+type Rt = docker_cri::api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+
+pub async fn stop_and_remove(rt: &mut Rt, id: &str) {
+    use docker_cri::api;
+    rt.stop_pod_sandbox(api::StopPodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .unwrap();
+}
+
+/// The NetworkReady condition of Status.
+pub async fn network_condition(rt: &mut Rt) -> docker_cri::api::RuntimeCondition {
+    rt.status(docker_cri::api::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.r#type == "NetworkReady")
+        .unwrap()
+}
