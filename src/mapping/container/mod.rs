@@ -34,8 +34,8 @@ pub fn recorded_cgroup_settings(
 }
 
 pub use resources::{
-    CgroupSetting, Resources, hugepage_size_kib, resources, resources_status, update_body,
-    valid_unified_key,
+    CgroupSetting, Resources, hugepage_size_kib, resources, resources_status, restore_body,
+    update_body, valid_unified_key,
 };
 pub use status::{
     container_from_summary, container_state, container_status, failed_start, inspected_state,

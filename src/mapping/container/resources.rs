@@ -275,6 +275,23 @@ pub fn update_body(
     })
 }
 
+/// The update that puts back what Docker applied before (from the
+/// container's host config), for undoing an update whose cgroup-only part
+/// the kernel then refused. Only the fields `update_body` can change.
+pub fn restore_body(before: &HostConfig) -> ContainerUpdateBody {
+    ContainerUpdateBody {
+        cpu_period: before.cpu_period,
+        cpu_quota: before.cpu_quota,
+        cpu_shares: before.cpu_shares,
+        memory: before.memory,
+        memory_swap: before.memory_swap,
+        cpuset_cpus: before.cpuset_cpus.clone(),
+        cpuset_mems: before.cpuset_mems.clone(),
+        pids_limit: before.pids_limit,
+        ..Default::default()
+    }
+}
+
 /// The resources Docker applies now.
 pub fn resources_status(hc: &HostConfig) -> api::ContainerResources {
     api::ContainerResources {

@@ -597,6 +597,46 @@ fn update_body_keeps_the_swap_allowance() {
 }
 
 #[test]
+fn restore_body_puts_back_every_field_an_update_changes() {
+    let before = bollard::models::HostConfig {
+        cpu_period: Some(100_000),
+        cpu_quota: Some(50_000),
+        cpu_shares: Some(512),
+        memory: Some(64 << 20),
+        memory_swap: Some(64 << 20),
+        cpuset_cpus: Some("0".into()),
+        cpuset_mems: Some("0".into()),
+        pids_limit: Some(100),
+        ..Default::default()
+    };
+    let r = api::LinuxContainerResources {
+        cpu_period: 200_000,
+        cpu_quota: 10_000,
+        cpu_shares: 2,
+        memory_limit_in_bytes: 128 << 20,
+        cpuset_cpus: "1".into(),
+        cpuset_mems: "1".into(),
+        ..Default::default()
+    };
+    let update = update_body(&r, 64 << 20, 64 << 20).unwrap();
+    let undo = restore_body(&before);
+    // Whatever the update sets, the undo sets back to the old value.
+    for (changed, restored, old) in [
+        (update.cpu_period, undo.cpu_period, before.cpu_period),
+        (update.cpu_quota, undo.cpu_quota, before.cpu_quota),
+        (update.cpu_shares, undo.cpu_shares, before.cpu_shares),
+        (update.memory, undo.memory, before.memory),
+        (update.memory_swap, undo.memory_swap, before.memory_swap),
+    ] {
+        assert!(changed.is_some());
+        assert_eq!(restored, old);
+    }
+    assert_eq!(undo.cpuset_cpus.as_deref(), Some("0"));
+    assert_eq!(undo.cpuset_mems.as_deref(), Some("0"));
+    assert_eq!(undo.pids_limit, Some(100));
+}
+
+#[test]
 fn kubelet_swap_settings_on_cgroup_v2() {
     let with = |swap: &str| api::LinuxContainerResources {
         memory_limit_in_bytes: 64 << 20,

@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::error::{Error, Result};
-use crate::mapping::container::{resources, update_body};
+use crate::mapping::container::{resources, restore_body, update_body};
 use crate::runtime::Runtime;
 
 impl Runtime {
@@ -48,17 +48,33 @@ impl Runtime {
                 "oom_score_adj cannot be changed on a running Docker container; left as it is"
             );
         }
-        let updated = self
+        let mut updated = self
             .docker()
             .update_container(&full, body)
             .await
             .map_err(|e| e.context(format!("updating container {full}")));
-        self.reread(&[&full]).await;
-        updated?;
-        if let Some(pid) = pid.filter(|_| !settings.is_empty()) {
-            self.apply_cgroup_settings(pid, &full, settings).await?;
+        if updated.is_ok()
+            && let Some(pid) = pid.filter(|_| !settings.is_empty())
+            && let Err(e) = self.apply_cgroup_settings(pid, &full, settings).await
+        {
+            // The kernel refused a cgroup-only value: put Docker's part
+            // back, so the update is all or nothing.
+            let undo = self
+                .docker()
+                .update_container(&full, restore_body(&current))
+                .await;
+            updated = Err(match undo {
+                Ok(()) => e.context("nothing was changed"),
+                Err(undo) => {
+                    tracing::warn!(container = %full, error = %undo, "undoing a partial resource update failed");
+                    e.context(format!(
+                        "Docker's part of the update stays applied ({undo})"
+                    ))
+                }
+            });
         }
-        Ok(())
+        self.reread(&[&full]).await;
+        updated
     }
 
     /// True the first time for a container (keeps the debug line to one).
