@@ -244,17 +244,31 @@ async fn docker_checks(runtime: &Runtime, kubelet_driver: Option<&str>, report: 
     }
 }
 
-/// Whether a file can be created in `dir` (creating `dir` if needed).
+/// Whether files can be created in `dir`, or (when it does not exist yet)
+/// in the nearest ancestor it would be created under. Asks the kernel
+/// (`access`, which also sees read-only mounts) instead of writing: a
+/// check leaves the host as it found it.
 fn writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".docker-cri-check-{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
+    use nix::unistd::{AccessFlags, access};
+    let existing = dir
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or_else(|| Path::new("/"));
+    access(existing, AccessFlags::W_OK | AccessFlags::X_OK).map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_log_directory_is_judged_by_its_parent_and_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("var/log/pods");
+        writable(&missing).unwrap();
+        assert!(!missing.exists());
+        assert!(!dir.path().join("var").exists());
+    }
 
     #[test]
     fn report_fails_only_on_fail() {
