@@ -71,6 +71,12 @@ impl StreamingServer {
                     continue;
                 }
             };
+            // As Go's net package does for kubelet's: a session's small
+            // frames (a prompt, a status, a WINDOW_UPDATE) must not wait
+            // for the ACK of the previous ones.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "streaming connection: TCP_NODELAY not set");
+            }
             let state = self.state.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
