@@ -95,17 +95,32 @@ pub fn negotiate_port_forward(offered: &[String]) -> Option<(&'static str, Encod
 
 /// One message carrying `data` on `channel`.
 pub fn encode(encoding: Encoding, channel: u8, data: &[u8]) -> Message {
+    encode_parts(encoding, channel, &[data])
+}
+
+/// One message carrying the concatenation of `parts` on `channel`, copied
+/// once.
+pub fn encode_parts<B: AsRef<[u8]>>(encoding: Encoding, channel: u8, parts: &[B]) -> Message {
+    let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
     match encoding {
         Encoding::Binary => {
-            let mut frame = Vec::with_capacity(data.len() + 1);
+            let mut frame = Vec::with_capacity(len + 1);
             frame.push(channel);
-            frame.extend_from_slice(data);
+            for part in parts {
+                frame.extend_from_slice(part.as_ref());
+            }
             Message::Binary(Bytes::from(frame))
         }
         Encoding::Base64 => {
-            let mut text = String::with_capacity(data.len() * 4 / 3 + 5);
+            // Base64 of a concatenation is not the concatenation of the
+            // parts' base64 (padding), so join first.
+            let mut joined = Vec::with_capacity(len);
+            for part in parts {
+                joined.extend_from_slice(part.as_ref());
+            }
+            let mut text = String::with_capacity(len * 4 / 3 + 5);
             text.push(char::from(b'0'.wrapping_add(channel)));
-            base64::engine::general_purpose::STANDARD.encode_string(data, &mut text);
+            base64::engine::general_purpose::STANDARD.encode_string(&joined, &mut text);
             Message::text(text)
         }
     }
@@ -170,6 +185,20 @@ mod tests {
         assert_eq!(
             decode(Encoding::Binary, false, m),
             Ok(Frame::Data(2, Bytes::from_static(b"err")))
+        );
+    }
+
+    #[test]
+    fn parts_are_joined_into_one_message() {
+        let parts = [&b"ab"[..], b"", b"cde"];
+        assert_eq!(
+            encode_parts(Encoding::Binary, 1, &parts),
+            Message::Binary(Bytes::from_static(b"\x01abcde"))
+        );
+        // "abcde" as one base64 text, not "YWI=" + "Y2Rl".
+        assert_eq!(
+            encode_parts(Encoding::Base64, 2, &parts),
+            Message::text("2YWJjZGU=")
         );
     }
 
