@@ -12,7 +12,10 @@
 //!   in and stdout back, over a v5 WebSocket session and over a SPDY/3.1
 //!   (`v4.channel.k8s.io`) session, beside the same through Docker's
 //!   hijacked exec stream; ROUNDS rounds (default 3) with the three
-//!   interleaved, each round printed and the medians compared.
+//!   interleaved, each round printed. The medians compare each transport
+//!   with docker exec by the ratio within a round (neighbours in time see
+//!   the same load from elsewhere on the machine) and give this process's
+//!   CPU per GiB (the clients and docker-cri together).
 //!
 //! `EXEC_BENCH_ONLY=docker|websocket|spdy` runs one transport's transfers
 //! alone (for profiling).
@@ -199,48 +202,103 @@ async fn measure(
     // so that load from elsewhere on the machine hits all three alike.
     let total = mib * 1024 * 1024;
     let chunk = vec![b'x'; CHUNK];
-    let mut ws = Vec::new();
-    let mut spdy = Vec::new();
-    let mut direct = Vec::new();
-    println!("{mib} MiB through `cat` (stdin in, stdout back), {rounds} rounds, MiB/s:");
+    let gib = total as f64 / f64::from(1u32 << 30);
+    let mut columns = [
+        Column::new("docker exec"),
+        Column::new("WebSocket v5"),
+        Column::new("SPDY/3.1 v4"),
+    ];
+    println!("{mib} MiB through `cat` (stdin in, stdout back), {rounds} rounds:");
     // EXEC_BENCH_ONLY=docker|websocket|spdy runs one transport (to profile it).
     let only = std::env::var("EXEC_BENCH_ONLY").unwrap_or_default();
     let runs = |name: &str| only.is_empty() || only == name;
     for round in 1..=rounds {
-        let mut d = f64::NAN;
-        let mut w = f64::NAN;
-        let mut s = f64::NAN;
+        // (seconds, CPU seconds of this process) per transport.
+        let mut took = [(f64::NAN, f64::NAN); 3];
         if runs("docker") {
-            d = docker_cat(docker, &container, total, &chunk).await?;
+            let cpu = cpu_seconds();
+            took[0] = (docker_cat(docker, &container, total, &chunk).await?, 0.0);
+            took[0].1 = cpu_seconds() - cpu;
         }
         if runs("websocket") {
-            w = websocket_cat(rt, &container, total, &chunk).await?;
+            let cpu = cpu_seconds();
+            took[1] = (websocket_cat(rt, &container, total, &chunk).await?, 0.0);
+            took[1].1 = cpu_seconds() - cpu;
         }
         if runs("spdy") {
-            s = spdy_cat(rt, &container, total, &chunk).await?;
+            let cpu = cpu_seconds();
+            took[2] = (spdy_cat(rt, &container, total, &chunk).await?, 0.0);
+            took[2].1 = cpu_seconds() - cpu;
         }
-        let rate = |secs: f64| mib as f64 / secs;
-        println!(
-            "  round {round}: docker exec {:.0}, WebSocket v5 {:.0}, SPDY v4 {:.0}",
-            rate(d),
-            rate(w),
-            rate(s)
-        );
-        direct.push(rate(d));
-        ws.push(rate(w));
-        spdy.push(rate(s));
+        let direct = mib as f64 / took[0].0;
+        let mut line = format!("  round {round}:");
+        for (column, (secs, cpu)) in columns.iter_mut().zip(took) {
+            let rate = mib as f64 / secs;
+            column.rates.push(rate);
+            column.ratios.push(rate / direct);
+            column.cpu.push(cpu / gib);
+            line.push_str(&format!(" {} {rate:.0} MiB/s", column.name));
+        }
+        println!("{line}");
     }
-    let (d, w, s) = (median(&mut direct), median(&mut ws), median(&mut spdy));
-    println!("  median: docker exec stream {d:.0} MiB/s");
     println!(
-        "          docker-cri WebSocket v5 {w:.0} MiB/s ({:.0} % of docker exec; goal >= 80 %)",
-        100.0 * w / d
+        "  medians (vs docker exec: the ratio within each round, so that load from \
+         elsewhere hits both alike;\n   CPU: this process, i.e. the clients and \
+         docker-cri, per GiB through cat):"
     );
-    println!(
-        "          docker-cri SPDY/3.1 v4  {s:.0} MiB/s ({:.0} % of docker exec; goal >= 80 %)",
-        100.0 * s / d
-    );
+    for (i, column) in columns.iter_mut().enumerate() {
+        let ratio = if i == 0 {
+            String::new()
+        } else {
+            format!(
+                ", {:.0} % of docker exec (goal >= 80 %)",
+                100.0 * median(&mut column.ratios)
+            )
+        };
+        println!(
+            "    {:<13} {:>5.0} MiB/s{ratio}, CPU {:.2} s/GiB",
+            column.name,
+            median(&mut column.rates),
+            median(&mut column.cpu)
+        );
+    }
     Ok(())
+}
+
+/// One transport's figures, a value per round.
+struct Column {
+    name: &'static str,
+    rates: Vec<f64>,
+    ratios: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl Column {
+    fn new(name: &'static str) -> Self {
+        Column {
+            name,
+            rates: Vec::new(),
+            ratios: Vec::new(),
+            cpu: Vec::new(),
+        }
+    }
+}
+
+/// User + system CPU time of this process so far (`/proc/self/stat`, in
+/// the kernel's fixed USER_HZ of 100 ticks a second); NaN if unreadable.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which may hold spaces: state is the
+    // first, utime the 12th and stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 /// What each client writes at a time, for all three transports alike.
