@@ -376,6 +376,44 @@ async fn tokens_are_single_use_and_unknown_ones_refused() {
 }
 
 #[tokio::test]
+async fn unknown_websocket_subprotocols_get_403_naming_the_accepted_ones() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    let url = exec_url(&mut pod.rt, exec_request(&id, &["true"], false, false)).await;
+    let (status, response) = http_get(&url, &websocket_headers("v9.channel.k8s.io")).await;
+    assert_eq!(status, 403, "{response}");
+    let lower = response.to_ascii_lowercase();
+    for accepted in [
+        "v5.channel.k8s.io",
+        "v4.channel.k8s.io",
+        "base64.channel.k8s.io",
+    ] {
+        assert!(
+            lower.contains(&format!("x-accepted-stream-protocol-versions: {accepted}")),
+            "{response}"
+        );
+    }
+    assert!(response.contains("v9.channel.k8s.io"), "{response}");
+
+    let url = pod
+        .rt
+        .port_forward(api::PortForwardRequest {
+            pod_sandbox_id: pod.id.clone(),
+            port: vec![80],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (status, response) = http_get(&url, &websocket_headers("v9.channel.k8s.io")).await;
+    assert_eq!(status, 403, "{response}");
+    assert!(
+        response.contains("portforward.k8s.io") && response.contains("SPDY/3.1+portforward.k8s.io"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
 async fn an_expired_token_is_refused() {
     let server = Server::start(&[]).await;
     let (mut pod, id) = running(&server).await;

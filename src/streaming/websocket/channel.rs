@@ -61,6 +61,16 @@ const PORT_FORWARD: [(&str, Encoding); 5] = [
     ("base64.channel.k8s.io", Encoding::Base64),
 ];
 
+/// The remote-command subprotocols served, newest first.
+pub fn remote_command_names() -> Vec<&'static str> {
+    REMOTE_COMMAND.iter().map(|p| p.name).collect()
+}
+
+/// The port-forward subprotocols served (the channel forms).
+pub fn port_forward_names() -> Vec<&'static str> {
+    PORT_FORWARD.iter().map(|(name, _)| *name).collect()
+}
+
 /// The subprotocols a client offered, from every Sec-WebSocket-Protocol
 /// header (comma-separated lists).
 pub fn offered<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<String> {
