@@ -1,12 +1,13 @@
 //! ExecSync, Exec and Attach through the real binary and dockerd, with a
-//! WebSocket client speaking Kubernetes' channel protocols.
+//! WebSocket client speaking Kubernetes' channel protocols (and the SPDY
+//! client where a check covers both transports).
 
 mod common;
 
 use std::time::Duration;
 
 use common::pod::{Pod, Runtime};
-use common::stream::{WsClient, http_get, websocket_headers};
+use common::stream::{WsClient, http_get, metric, websocket_headers};
 use common::{Server, TestImage, force_remove, start_plain_container, unique};
 use docker_cri::api;
 use tonic::Code;
@@ -375,6 +376,44 @@ async fn tokens_are_single_use_and_unknown_ones_refused() {
 }
 
 #[tokio::test]
+async fn unknown_websocket_subprotocols_get_403_naming_the_accepted_ones() {
+    let server = Server::start(&[]).await;
+    let (mut pod, id) = running(&server).await;
+    let url = exec_url(&mut pod.rt, exec_request(&id, &["true"], false, false)).await;
+    let (status, response) = http_get(&url, &websocket_headers("v9.channel.k8s.io")).await;
+    assert_eq!(status, 403, "{response}");
+    let lower = response.to_ascii_lowercase();
+    for accepted in [
+        "v5.channel.k8s.io",
+        "v4.channel.k8s.io",
+        "base64.channel.k8s.io",
+    ] {
+        assert!(
+            lower.contains(&format!("x-accepted-stream-protocol-versions: {accepted}")),
+            "{response}"
+        );
+    }
+    assert!(response.contains("v9.channel.k8s.io"), "{response}");
+
+    let url = pod
+        .rt
+        .port_forward(api::PortForwardRequest {
+            pod_sandbox_id: pod.id.clone(),
+            port: vec![80],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (status, response) = http_get(&url, &websocket_headers("v9.channel.k8s.io")).await;
+    assert_eq!(status, 403, "{response}");
+    assert!(
+        response.contains("portforward.k8s.io") && response.contains("SPDY/3.1+portforward.k8s.io"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
 async fn an_expired_token_is_refused() {
     let server = Server::start(&[]).await;
     let (mut pod, id) = running(&server).await;
@@ -390,21 +429,57 @@ fn open_fds(pid: i32) -> usize {
         .count()
 }
 
+fn threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+/// What a docker-cri process holds: (fds, OS threads, tokio tasks).
+async fn holdings(server: &Server, metrics: u16) -> (usize, usize, i64) {
+    let pid = server.pid();
+    let tasks = metric(metrics, "docker_cri_runtime_tasks").await;
+    (open_fds(pid), threads(pid), tasks)
+}
+
+/// Opens a `cat` exec over SPDY and makes sure it runs (a byte came back).
+async fn spdy_cat(rt: &mut Runtime, id: &str) -> common::spdy::SpdyClient {
+    let url = exec_url(rt, exec_request(id, &["cat"], false, true)).await;
+    let client = common::spdy::connect(&url, &["v4.channel.k8s.io"])
+        .await
+        .unwrap();
+    client.open(&[("streamtype", "error")], false).await;
+    let stdin = client.open(&[("streamtype", "stdin")], false).await;
+    let stdout = client.open(&[("streamtype", "stdout")], false).await;
+    client.open(&[("streamtype", "stderr")], false).await;
+    client.data(stdin, b"x", false).await;
+    client.read_at_least(stdout, 1, LIMIT).await;
+    client
+}
+
 #[tokio::test]
 async fn abandoned_sessions_free_their_resources() {
-    let server = Server::start(&[]).await;
+    let metrics = common::free_port();
+    let server = Server::start(&["--metrics-bind-addr", &metrics.to_string()]).await;
     let (mut pod, id) = running(&server).await;
-    // Warm up: one full session so lazily opened fds exist before counting.
+    // Warm up: one full session per transport, so that lazily opened fds
+    // and pooled threads exist before counting.
     let url = exec_url(&mut pod.rt, exec_request(&id, &["true"], false, false)).await;
     WsClient::connect(&url, &["v4.channel.k8s.io"])
         .await
         .unwrap()
         .collect(LIMIT)
         .await;
+    let client = spdy_cat(&mut pod.rt, &id).await;
+    client.hang_up().await;
+    client.closed(LIMIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = open_fds(server.pid());
-    let mut clients = Vec::new();
-    for _ in 0..20 {
+    let before = holdings(&server, metrics).await;
+
+    // 100 sessions, half over each transport, each with its exec running.
+    let mut websockets = Vec::new();
+    let mut spdys = Vec::new();
+    for _ in 0..50 {
         let url = exec_url(&mut pod.rt, exec_request(&id, &["cat"], false, true)).await;
         let mut ws = WsClient::connect(&url, &["v4.channel.k8s.io"])
             .await
@@ -412,29 +487,45 @@ async fn abandoned_sessions_free_their_resources() {
         ws.send(STDIN, b"x").await;
         let mut got = Default::default();
         ws.read_until(&mut got, STDOUT, 1, LIMIT).await;
-        clients.push(ws);
+        websockets.push(ws);
+        spdys.push(spdy_cat(&mut pod.rt, &id).await);
     }
-    let during = open_fds(server.pid());
+    let during = holdings(&server, metrics).await;
     assert!(
-        during >= before + 20,
-        "sessions hold fds: {before} -> {during}"
+        during.0 >= before.0 + 100 && during.2 >= before.2 + 100,
+        "sessions hold fds and tasks: {before:?} -> {during:?}"
     );
-    // Vanish without a close frame.
-    drop(clients);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    assert_eq!(metric(metrics, "docker_cri_streaming_sessions").await, 100);
+
+    // Vanish: WebSocket clients without a close frame, SPDY clients
+    // without GOAWAY, streams left open.
+    drop(websockets);
+    for client in &spdys {
+        client.hang_up().await;
+    }
+    drop(spdys);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let after = open_fds(server.pid());
-        if after <= before + 2 {
+        let after = holdings(&server, metrics).await;
+        let sessions = metric(metrics, "docker_cri_streaming_sessions").await;
+        // Slack for what the runtime keeps on its own: an idle blocking
+        // thread, a pooled Docker connection.
+        if sessions == 0
+            && after.0 <= before.0 + 2
+            && after.1 <= before.1 + 2
+            && after.2 <= before.2 + 2
+        {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "fds not freed: {before} before, {during} during, {after} after"
+            "not freed (fds, threads, tasks): {before:?} before, {during:?} during, \
+             {after:?} after, {sessions} sessions"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Docker's side ended too: the cats saw their stdin close.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !processes_with(&mut pod.rt, &id, "cat").await.is_empty() {
         assert!(
             std::time::Instant::now() < deadline,

@@ -84,7 +84,7 @@ async fn exec_keeps_stdout_and_stderr_apart_with_v4_status() {
 }
 
 #[tokio::test]
-async fn exec_with_stdin_over_v3_and_text_status_over_v2() {
+async fn exec_with_stdin_over_v3_and_text_status_over_v2_and_v1() {
     let server = Server::start(&[]).await;
     let (mut pod, id) = running(&server).await;
 
@@ -102,14 +102,19 @@ async fn exec_with_stdin_over_v3_and_text_status_over_v2() {
     // Before v4 success says nothing.
     assert!(client.read_to_end(error, LIMIT).await.data.is_empty());
 
-    let url = exec_url(&mut pod.rt, &id, &["sh", "-c", "exit 5"], false).await;
-    let client = connect(&url, &["v2.channel.k8s.io"]).await.unwrap();
-    let (error, _, _, _) = exec_streams(&client, false).await;
-    let status = text(&client.read_to_end(error, LIMIT).await.data);
-    assert!(
-        status.contains("non-zero exit code: exit status 5"),
-        "{status}"
-    );
+    // v2 and the unversioned channel.k8s.io: the exit code as text.
+    for version in ["v2.channel.k8s.io", "channel.k8s.io"] {
+        let url = exec_url(&mut pod.rt, &id, &["sh", "-c", "echo out; exit 5"], false).await;
+        let client = connect(&url, &[version]).await.unwrap();
+        assert_eq!(client.protocol, version);
+        let (error, _, stdout, _) = exec_streams(&client, false).await;
+        assert_eq!(text(&client.read_to_end(stdout, LIMIT).await.data), "out\n");
+        let status = text(&client.read_to_end(error, LIMIT).await.data);
+        assert!(
+            status.contains("non-zero exit code: exit status 5"),
+            "{version}: {status}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -222,6 +222,18 @@ impl Collector for Metrics {
             let gauge = ConstGauge::new(value.load(Ordering::Relaxed));
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        // Tasks alive in the runtime serving this request: a session or
+        // writer that leaks its tasks shows here before it shows anywhere.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let alive = handle.metrics().num_alive_tasks();
+            let tasks = ConstGauge::new(i64::try_from(alive).unwrap_or(i64::MAX));
+            tasks.encode(encoder.encode_descriptor(
+                "docker_cri_runtime_tasks",
+                "tokio tasks alive in docker-cri",
+                None,
+                tasks.metric_type(),
+            )?)?;
+        }
         let bytes = ConstCounter::new(self.log_bytes.load(Ordering::Relaxed));
         bytes.encode(encoder.encode_descriptor(
             "docker_cri_log_bytes",
@@ -354,6 +366,30 @@ mod tests {
         let text = m.render();
         assert!(text.contains("docker_cri_streaming_sessions 0"), "{text}");
         assert!(text.contains("docker_cri_log_writers 0"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn runtime_tasks_are_counted() {
+        let m = Arc::new(Metrics::default());
+        let count = |text: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix("docker_cri_runtime_tasks "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1)
+        };
+        let before = count(&m.render());
+        assert!(before >= 0, "{}", m.render());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = rx.await;
+        });
+        assert_eq!(count(&m.render()), before + 1);
+        let _ = tx.send(());
+        let _ = task.await;
+        assert_eq!(count(&m.render()), before);
+        // Outside a runtime there is nothing to count, and no series.
+        let text = std::thread::spawn(move || m.render()).join().unwrap();
+        assert!(!text.contains("docker_cri_runtime_tasks"), "{text}");
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl StreamingServer {
                     continue;
                 }
             };
+            // As Go's net package does for kubelet's: a session's small
+            // frames (a prompt, a status, a WINDOW_UPDATE) must not wait
+            // for the ACK of the previous ones.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "streaming connection: TCP_NODELAY not set");
+            }
             let state = self.state.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
@@ -140,7 +146,7 @@ fn websocket_upgrade(
     let session: Session = match split(request) {
         Split::RemoteCommand(opts, target) => match channel::negotiate_remote_command(&offered) {
             Some(p) => Session::RemoteCommand(p, opts, target),
-            None => return unsupported(&offered),
+            None => return unsupported(&offered, &channel::remote_command_names()),
         },
         Split::PortForward { sandbox_id, .. }
             if offered
@@ -151,7 +157,9 @@ fn websocket_upgrade(
         }
         Split::PortForward { sandbox_id, ports } => {
             let Some((name, encoding)) = channel::negotiate_port_forward(&offered) else {
-                return unsupported(&offered);
+                let mut accepted = channel::port_forward_names();
+                accepted.push(spdywire::TUNNEL_PORT_FORWARD);
+                return unsupported(&offered, &accepted);
             };
             let ports = if ports.is_empty() {
                 query_ports(req.uri().query().unwrap_or(""))
@@ -353,24 +361,33 @@ fn query_ports(query: &str) -> Vec<u16> {
         .collect()
 }
 
-fn unsupported(offered: &[String]) -> Response<Body> {
+/// No offered WebSocket subprotocol is served: 403, as kubelet's WebSocket
+/// handshake answers, naming what is (in the body and, as for SPDY, in
+/// `X-Accepted-Stream-Protocol-Versions`).
+fn unsupported(offered: &[String], accepted: &[&'static str]) -> Response<Body> {
     let spdy = offered
         .iter()
         .any(|p| p.to_ascii_lowercase().contains("spdy"));
-    let message = if spdy {
-        "SPDY over WebSocket is served for port-forward only (SPDY/3.1+portforward.k8s.io)"
-            .to_string()
-    } else {
-        format!("none of the offered subprotocols {offered:?} is supported")
-    };
-    plain(
-        if spdy {
-            StatusCode::NOT_IMPLEMENTED
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        &message,
-    )
+    if spdy {
+        return plain(
+            StatusCode::NOT_IMPLEMENTED,
+            "SPDY over WebSocket is served for port-forward only (SPDY/3.1+portforward.k8s.io)",
+        );
+    }
+    let mut response = plain(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "unable to upgrade: none of the offered subprotocols {offered:?} is supported; \
+             server accepts {accepted:?}"
+        ),
+    );
+    for name in accepted {
+        response.headers_mut().append(
+            "x-accepted-stream-protocol-versions",
+            HeaderValue::from_static(name),
+        );
+    }
+    response
 }
 
 fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> String {

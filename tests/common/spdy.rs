@@ -1,9 +1,11 @@
 //! A small SPDY/3.1 client for docker-cri's streaming server, standing in
 //! for client-go: the HTTP/1.1 upgrade by hand, then streams opened with
 //! SYN_STREAM and read to their FIN. Built on docker-cri's own frame and
-//! header-compression code.
+//! header-compression code. `examples/exec_bench.rs` includes this file
+//! too (by `#[path]`), so the benchmark's SPDY figures come from the same
+//! client the tests check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +18,10 @@ use tokio::sync::Notify;
 /// What the server sent on one stream.
 #[derive(Debug, Default, Clone)]
 pub struct Inbound {
+    /// The stream's bytes (empty for a stream set to `discard`).
     pub data: Vec<u8>,
+    /// Bytes received, kept or not.
+    pub received: usize,
     pub replied: bool,
     pub fin: bool,
     pub reset: Option<u32>,
@@ -25,6 +30,8 @@ pub struct Inbound {
 #[derive(Default)]
 struct Shared {
     streams: HashMap<u32, Inbound>,
+    /// Streams whose bytes are counted, not kept (bulk transfers).
+    discard: HashSet<u32>,
     goaway: bool,
     /// The server closed the connection.
     eof: bool,
@@ -204,6 +211,11 @@ impl SpdyClient {
         self.stream(id)
     }
 
+    /// Counts stream `id`'s bytes from now on without keeping them.
+    pub fn discard(&self, id: u32) {
+        self.shared.lock().unwrap().discard.insert(id);
+    }
+
     /// Waits until stream `id` has at least `n` bytes.
     pub async fn read_at_least(&self, id: u32, n: usize, limit: Duration) -> Inbound {
         self.wait_for(limit, "stream data", |st| {
@@ -211,7 +223,7 @@ impl SpdyClient {
                 || st
                     .streams
                     .get(&id)
-                    .is_some_and(|s| s.data.len() >= n || s.fin || s.reset.is_some())
+                    .is_some_and(|s| s.received >= n || s.fin || s.reset.is_some())
         })
         .await;
         self.stream(id)
@@ -262,8 +274,12 @@ async fn read_frames<R: AsyncRead + Unpin>(
                     flags,
                     data,
                 } => {
+                    let keep = !st.discard.contains(&stream_id);
                     let s = st.streams.entry(stream_id).or_default();
-                    s.data.extend_from_slice(&data);
+                    if keep {
+                        s.data.extend_from_slice(&data);
+                    }
+                    s.received += data.len();
                     s.fin |= flags & frame::FLAG_FIN != 0;
                 }
                 Frame::RstStream { stream_id, status } => {

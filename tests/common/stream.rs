@@ -169,3 +169,20 @@ pub fn websocket_headers(protocol: &'static str) -> Vec<(&'static str, &'static 
         ("Sec-WebSocket-Protocol", protocol),
     ]
 }
+
+/// One unlabelled sample from docker-cri's `/metrics` on `port`.
+pub async fn metric(port: u16, name: &str) -> i64 {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}

@@ -13,8 +13,9 @@ use super::frame::{self, Frame, rst};
 use super::session::{Out, PeerFlowControl, Reset, Shared, State, StreamState, control_full};
 use super::stream::Stream;
 
-/// Reads at least this much spare room before each read call.
-const READ_CHUNK: usize = 16 << 10;
+/// Reads at least this much spare room before each read call (a bulk
+/// transfer's frames are 32 KiB and up; smaller reads cost syscalls).
+const READ_CHUNK: usize = 64 << 10;
 /// Control frame bytes allowed beyond `max_header_block`.
 const CONTROL_SLACK: usize = 4 << 10;
 

@@ -13,8 +13,10 @@ use super::compression::HeaderCompressor;
 use super::frame::{self, Frame};
 use super::session::{Out, Shared, State};
 
-/// How much the writer gathers before one write to the connection.
-const WRITE_BATCH: usize = 64 << 10;
+/// How much the writer gathers before one write to the connection: as much
+/// as the session may queue (`write_queue_bytes`), so that a writer that
+/// fell behind catches up in one syscall.
+const WRITE_BATCH: usize = 256 << 10;
 
 /// The writer task: the only code that writes to the connection.
 pub(crate) async fn run<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut wr: W) {

@@ -61,6 +61,16 @@ const PORT_FORWARD: [(&str, Encoding); 5] = [
     ("base64.channel.k8s.io", Encoding::Base64),
 ];
 
+/// The remote-command subprotocols served, newest first.
+pub fn remote_command_names() -> Vec<&'static str> {
+    REMOTE_COMMAND.iter().map(|p| p.name).collect()
+}
+
+/// The port-forward subprotocols served (the channel forms).
+pub fn port_forward_names() -> Vec<&'static str> {
+    PORT_FORWARD.iter().map(|(name, _)| *name).collect()
+}
+
 /// The subprotocols a client offered, from every Sec-WebSocket-Protocol
 /// header (comma-separated lists).
 pub fn offered<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -95,17 +105,32 @@ pub fn negotiate_port_forward(offered: &[String]) -> Option<(&'static str, Encod
 
 /// One message carrying `data` on `channel`.
 pub fn encode(encoding: Encoding, channel: u8, data: &[u8]) -> Message {
+    encode_parts(encoding, channel, &[data])
+}
+
+/// One message carrying the concatenation of `parts` on `channel`, copied
+/// once.
+pub fn encode_parts<B: AsRef<[u8]>>(encoding: Encoding, channel: u8, parts: &[B]) -> Message {
+    let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
     match encoding {
         Encoding::Binary => {
-            let mut frame = Vec::with_capacity(data.len() + 1);
+            let mut frame = Vec::with_capacity(len + 1);
             frame.push(channel);
-            frame.extend_from_slice(data);
+            for part in parts {
+                frame.extend_from_slice(part.as_ref());
+            }
             Message::Binary(Bytes::from(frame))
         }
         Encoding::Base64 => {
-            let mut text = String::with_capacity(data.len() * 4 / 3 + 5);
+            // Base64 of a concatenation is not the concatenation of the
+            // parts' base64 (padding), so join first.
+            let mut joined = Vec::with_capacity(len);
+            for part in parts {
+                joined.extend_from_slice(part.as_ref());
+            }
+            let mut text = String::with_capacity(len * 4 / 3 + 5);
             text.push(char::from(b'0'.wrapping_add(channel)));
-            base64::engine::general_purpose::STANDARD.encode_string(data, &mut text);
+            base64::engine::general_purpose::STANDARD.encode_string(&joined, &mut text);
             Message::text(text)
         }
     }
@@ -170,6 +195,20 @@ mod tests {
         assert_eq!(
             decode(Encoding::Binary, false, m),
             Ok(Frame::Data(2, Bytes::from_static(b"err")))
+        );
+    }
+
+    #[test]
+    fn parts_are_joined_into_one_message() {
+        let parts = [&b"ab"[..], b"", b"cde"];
+        assert_eq!(
+            encode_parts(Encoding::Binary, 1, &parts),
+            Message::Binary(Bytes::from_static(b"\x01abcde"))
+        );
+        // "abcde" as one base64 text, not "YWI=" + "Y2Rl".
+        assert_eq!(
+            encode_parts(Encoding::Base64, 2, &parts),
+            Message::text("2YWJjZGU=")
         );
     }
 

@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod conn;
+mod pipe;
 
 use std::time::Duration;
 
