@@ -287,6 +287,15 @@ async fn fifty_cycles_leave_no_ipam_files_veths_or_rules() {
         net.cache_entries(),
     );
     assert_eq!(before, (0, 0, 0, 0));
+    // One pod first, alone: the reference firewall plugin creates its
+    // shared CNI-FORWARD chain on first use without tolerating a concurrent
+    // creator ("chain exists" fails one of two parallel first ADDs). That
+    // race is the plugin's; kubelet would retry the sandbox.
+    let mut warm = rt.clone();
+    let (id, _c) = run_pod(&mut warm, &pod_config("warmup", Vec::new(), false))
+        .await
+        .unwrap();
+    stop_and_remove(&mut warm, &id).await;
     let workers = (0..WORKERS).map(|w| {
         let mut rt = rt.clone();
         async move {
