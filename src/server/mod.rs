@@ -4,6 +4,7 @@
 
 mod authority;
 mod image_service;
+mod list_streams;
 mod metrics_layer;
 pub mod rpc;
 mod runtime_service;

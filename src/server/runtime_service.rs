@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
+use super::list_streams::{self, BoxStream};
 use super::rpc::{detached, handle, required};
 use super::status::not_implemented;
 use crate::api::{self, runtime_service_server::RuntimeService};
@@ -20,8 +21,6 @@ impl RuntimeServiceImpl {
         RuntimeServiceImpl { runtime }
     }
 }
-
-type BoxStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RuntimeService for RuntimeServiceImpl {
@@ -177,9 +176,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandboxes(
         &self,
-        _request: Request<api::StreamPodSandboxesRequest>,
+        request: Request<api::StreamPodSandboxesRequest>,
     ) -> Result<Response<Self::StreamPodSandboxesStream>, Status> {
-        Err(not_implemented("StreamPodSandboxes"))
+        list_streams::pod_sandboxes(&self.runtime, request).await
     }
 
     async fn create_container(
@@ -275,9 +274,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_containers(
         &self,
-        _request: Request<api::StreamContainersRequest>,
+        request: Request<api::StreamContainersRequest>,
     ) -> Result<Response<Self::StreamContainersStream>, Status> {
-        Err(not_implemented("StreamContainers"))
+        list_streams::containers(&self.runtime, request).await
     }
 
     async fn container_status(
@@ -394,9 +393,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_container_stats(
         &self,
-        _request: Request<api::StreamContainerStatsRequest>,
+        request: Request<api::StreamContainerStatsRequest>,
     ) -> Result<Response<Self::StreamContainerStatsStream>, Status> {
-        Err(not_implemented("StreamContainerStats"))
+        list_streams::container_stats(&self.runtime, request).await
     }
 
     async fn pod_sandbox_stats(
@@ -433,9 +432,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandbox_stats(
         &self,
-        _request: Request<api::StreamPodSandboxStatsRequest>,
+        request: Request<api::StreamPodSandboxStatsRequest>,
     ) -> Result<Response<Self::StreamPodSandboxStatsStream>, Status> {
-        Err(not_implemented("StreamPodSandboxStats"))
+        list_streams::pod_sandbox_stats(&self.runtime, request).await
     }
 
     async fn checkpoint_container(
@@ -497,9 +496,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandbox_metrics(
         &self,
-        _request: Request<api::StreamPodSandboxMetricsRequest>,
+        request: Request<api::StreamPodSandboxMetricsRequest>,
     ) -> Result<Response<Self::StreamPodSandboxMetricsStream>, Status> {
-        Err(not_implemented("StreamPodSandboxMetrics"))
+        list_streams::pod_sandbox_metrics(&self.runtime, request).await
     }
 
     async fn update_pod_sandbox_resources(
