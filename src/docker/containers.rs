@@ -119,4 +119,28 @@ impl DockerClient {
             Err(e) => Err(e),
         }
     }
+
+    /// Docker's experimental checkpoint API: CRIU dumps the running
+    /// container into `dir/<name>`, leaving it running. CRIU may take long
+    /// for a large process: `within` bounds it instead of the usual
+    /// per-call timeout.
+    pub async fn create_checkpoint(
+        &self,
+        id: &str,
+        name: &str,
+        dir: &str,
+        within: std::time::Duration,
+    ) -> Result<()> {
+        #[allow(deprecated)] // bollard's only form of this call
+        let options = bollard::container::CreateCheckpointOptions {
+            checkpoint_id: name.to_string(),
+            checkpoint_dir: Some(dir.to_string()),
+            exit: false,
+        };
+        self.call_within("create checkpoint", within, |d| async move {
+            #[allow(deprecated)]
+            d.create_checkpoint(id, options).await
+        })
+        .await
+    }
 }

@@ -4,6 +4,7 @@
 mod attach;
 pub mod checkpoint;
 mod container;
+mod criu;
 mod exec;
 mod exec_kill;
 mod exec_sync;

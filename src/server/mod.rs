@@ -6,6 +6,7 @@ mod authority;
 mod image_service;
 mod list_streams;
 mod metrics_layer;
+mod pod_rpcs;
 pub mod rpc;
 mod runtime_service;
 pub mod socket;

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use tracing::info_span;
 
 use super::list_streams::{self, BoxStream};
+use super::pod_rpcs;
 use super::rpc::{detached, handle, required};
 use super::status::not_implemented;
 use crate::api::{self, runtime_service_server::RuntimeService};
@@ -439,23 +440,23 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn checkpoint_container(
         &self,
-        _request: Request<api::CheckpointContainerRequest>,
+        request: Request<api::CheckpointContainerRequest>,
     ) -> Result<Response<api::CheckpointContainerResponse>, Status> {
-        Err(not_implemented("CheckpointContainer"))
+        pod_rpcs::checkpoint_container(&self.runtime, request).await
     }
 
     async fn checkpoint_pod(
         &self,
-        _request: Request<api::CheckpointPodRequest>,
+        request: Request<api::CheckpointPodRequest>,
     ) -> Result<Response<api::CheckpointPodResponse>, Status> {
-        Err(not_implemented("CheckpointPod"))
+        pod_rpcs::checkpoint_pod(&self.runtime, request).await
     }
 
     async fn restore_pod(
         &self,
-        _request: Request<api::RestorePodRequest>,
+        request: Request<api::RestorePodRequest>,
     ) -> Result<Response<api::RestorePodResponse>, Status> {
-        Err(not_implemented("RestorePod"))
+        pod_rpcs::restore_pod(&self.runtime, request).await
     }
 
     type GetContainerEventsStream = BoxStream<api::ContainerEventResponse>;
@@ -503,8 +504,8 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn update_pod_sandbox_resources(
         &self,
-        _request: Request<api::UpdatePodSandboxResourcesRequest>,
+        request: Request<api::UpdatePodSandboxResourcesRequest>,
     ) -> Result<Response<api::UpdatePodSandboxResourcesResponse>, Status> {
-        Err(not_implemented("UpdatePodSandboxResources"))
+        pod_rpcs::update_pod_sandbox_resources(&self.runtime, request).await
     }
 }
