@@ -60,14 +60,18 @@ impl Drop for ParentedPod {
     }
 }
 
-fn cgroup_v1_cgroupfs() -> bool {
+/// The test reads v1 files at the cgroupfs driver's paths; the daemon under
+/// test (DOCKER_CRI_TEST_DOCKER_SOCKET or the host's) says which driver.
+async fn cgroup_v1_cgroupfs() -> bool {
     let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let driver = std::process::Command::new("docker")
-        .args(["info", "--format", "{{.CgroupDriver}}"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    v1 && driver == "cgroupfs"
+    let driver = common::docker()
+        .await
+        .info()
+        .await
+        .unwrap()
+        .cgroup_driver
+        .map(|d| d.to_string());
+    v1 && driver.as_deref() == Some("cgroupfs")
 }
 
 async fn update(
@@ -88,7 +92,7 @@ async fn update(
 
 #[tokio::test]
 async fn pod_cgroup_takes_the_totals_once_and_refusals_say_why() {
-    if !cgroup_v1_cgroupfs() {
+    if !cgroup_v1_cgroupfs().await {
         // v2 is covered by the fixture tests in src/cgroups; this test
         // reads v1 files under the cgroupfs driver's paths.
         eprintln!("skipped: needs cgroup v1 with Docker's cgroupfs driver");
