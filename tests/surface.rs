@@ -503,3 +503,43 @@ async fn every_rpc_works_or_gives_its_documented_reason() {
         assert!(documented_refusal(rpc).is_some(), "{rpc}");
     }
 }
+
+/// Image volumes: Docker 28 (API 1.48) mounts images itself; older Docker
+/// cannot, and CreateContainer says so rather than failing on the missing
+/// host path.
+#[tokio::test]
+async fn image_volumes_need_docker_28() {
+    let api = common::docker()
+        .await
+        .version()
+        .await
+        .unwrap()
+        .api_version
+        .unwrap_or_default();
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let mut config = pod.ctr("app", "ls /vol; sleep 600");
+    config.mounts = vec![api::Mount {
+        container_path: "/vol".into(),
+        image: image_spec(&pod.image.name),
+        readonly: true,
+        ..Default::default()
+    }];
+    let created = pod.create(&config).await;
+    let (major, minor) = api.split_once('.').unwrap();
+    let (major, minor): (u32, u32) = (major.parse().unwrap(), minor.parse().unwrap());
+    if (major, minor) >= (1, 48) {
+        created.expect("Docker 28 mounts the image");
+        return;
+    }
+    let err = created.unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    assert_eq!(
+        err.message(),
+        format!(
+            "mounts[0]: image volume mounts need Docker API 1.48 (Docker 28) or newer, which \
+             mounts images itself; this Docker speaks {api}, and docker-cri does not unpack \
+             images into volumes for older Docker"
+        )
+    );
+}

@@ -307,11 +307,16 @@ impl Runtime {
 }
 
 /// Bind sources as kubelet expects them: symlinks resolved, missing paths
-/// created as directories.
+/// created as directories. Image volumes have no host path: Docker mounts
+/// the image.
 async fn prepare_host_paths(mounts: &[api::Mount]) -> Result<Vec<api::Mount>> {
     let mut out = Vec::with_capacity(mounts.len());
     for m in mounts {
         let mut m = m.clone();
+        if m.image.as_ref().is_some_and(|i| !i.image.is_empty()) {
+            out.push(m);
+            continue;
+        }
         let path = Path::new(&m.host_path);
         if tokio::fs::symlink_metadata(path).await.is_err() {
             tokio::fs::create_dir_all(path).await.map_err(|e| {
