@@ -143,4 +143,21 @@ impl DockerClient {
         })
         .await
     }
+
+    /// Docker's export of container `id`'s filesystem (a flattened tar:
+    /// no layers, no whiteouts) written to `dest`. Streamed to disk, as an
+    /// image may be large; no per-call timeout for the same reason.
+    pub async fn export_container(&self, id: &str, dest: &std::path::Path) -> Result<()> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let docker = self.handle().await?;
+        let io = |e: std::io::Error| Error::internal(format!("writing {}: {e}", dest.display()));
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut stream = docker.export_container(id);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(super::error::from_bollard)?;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)
+    }
 }

@@ -10,6 +10,7 @@ mod exec_kill;
 mod exec_sync;
 mod fs_usage;
 pub mod host;
+mod image_volume;
 mod images;
 mod info;
 mod logs;
@@ -88,6 +89,8 @@ pub struct Runtime {
     cni: Option<Arc<crate::cni::Cni>>,
     /// The CRI log file writers of running containers.
     logs: crate::logs::LogManager,
+    /// Images unpacked for image volumes on Docker before 28.
+    image_volumes: image_volume::ImageVolumes,
 }
 
 impl Runtime {
@@ -148,6 +151,7 @@ impl Runtime {
                     plugin_timeout: config.cni_plugin_timeout,
                 }))
             }),
+            image_volumes: image_volume::ImageVolumes::new(&config.root_directory),
             config,
             logs,
         })

@@ -130,15 +130,15 @@ pub fn mounts(
 }
 
 /// A Kubernetes image volume: Docker 28 (API 1.48) mounts the image's
-/// filesystem itself (`--mount type=image`), read-only whatever the request
-/// says, as the CRI wants image volumes. Older Docker has no such mount,
-/// and docker-cri does not (yet) unpack images for it.
+/// filesystem itself (`--mount type=image`), read-only as the CRI wants
+/// image volumes (a writable one is refused). For older Docker the runtime turns
+/// image volumes into binds of its own unpacked copies before they get
+/// here (`runtime::image_volume`).
 fn image_mount(field: &str, m: &api::Mount, image: &str, api: ApiVersion) -> Result<Mount> {
     if api < IMAGE_MOUNT_API_VERSION {
         return Err(Error::Unimplemented(format!(
-            "{field}: image volume mounts need Docker API {IMAGE_MOUNT_API_VERSION} (Docker 28) \
-             or newer, which mounts images itself; this Docker speaks {api}, and docker-cri does \
-             not unpack images into volumes for older Docker"
+            "{field}: Docker's image mounts need Docker API {IMAGE_MOUNT_API_VERSION} (Docker 28) \
+             or newer; this Docker speaks {api}"
         )));
     }
     if !m.container_path.starts_with('/') {
@@ -151,6 +151,11 @@ fn image_mount(field: &str, m: &api::Mount, image: &str, api: ApiVersion) -> Res
         return Err(Error::invalid(format!(
             "{field}: an image mount takes no host_path (got {:?})",
             m.host_path
+        )));
+    }
+    if !m.readonly {
+        return Err(Error::invalid(format!(
+            "{field}: an image volume is read-only; readonly must be true"
         )));
     }
     let sub = m.image_sub_path.as_str();

@@ -292,9 +292,16 @@ fn mounts_table() {
             .contains("need Docker API 1.48 (Docker 28) or newer"),
         "{old_docker}"
     );
+    let writable = api::Mount {
+        readonly: false,
+        ..image.clone()
+    };
+    assert!(matches!(
+        mounts(&[writable], ApiVersion(1, 48), true),
+        Err(Error::InvalidArgument(_))
+    ));
     let (binds, typed) = mounts(
         &[api::Mount {
-            readonly: false,
             image_sub_path: "etc/conf".into(),
             ..image.clone()
         }],
