@@ -487,7 +487,11 @@ impl Runtime {
 
     async fn drop_unpacked(&self, hex: &str) -> Result<()> {
         let _lock = self.image_volumes.locks.lock(hex).await;
-        if self.image_volumes.is_pending(hex) {
+        // Asked again under the lock: a CreateContainer may have created
+        // its container (and let go of its hold) since the caller looked.
+        // One that holds now waits for this lock and unpacks afresh.
+        if self.image_volumes.is_pending(hex) || self.image_volume_users().await?.contains_key(hex)
+        {
             return Ok(());
         }
         let entry = self.image_volumes.entry(hex);
