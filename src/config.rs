@@ -20,6 +20,9 @@ pub const DEFAULT_ROOT_DIR: &str = "/var/lib/docker-cri";
 /// docker-cri can still copy after being down (see README, Logs).
 pub const DEFAULT_DOCKER_LOG_MAX_SIZE: &str = "10m";
 pub const DEFAULT_DOCKER_LOG_MAX_FILE: u32 = 5;
+/// A quarter of gRPC's 16 MiB message limit: thousands of pods or
+/// containers per message, far from the limit.
+pub const DEFAULT_LIST_STREAM_MESSAGE_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,6 +155,12 @@ pub struct Cli {
     /// to the plugins.
     #[arg(long, global = true, value_name = "MTU")]
     pub network_plugin_mtu: Option<String>,
+
+    /// Upper bound on the encoded size of one message of the Stream* list
+    /// RPCs. Hidden: the default suits every node; tests lower it so that a
+    /// handful of objects already spans several messages.
+    #[arg(long, global = true, value_name = "BYTES", hide = true)]
+    pub list_stream_message_bytes: Option<usize>,
 
     /// cri-dockerd compatibility: accepted so its unit files start
     /// docker-cri; see `Config::compat_warnings` for what acts.
@@ -307,6 +316,8 @@ pub struct Config {
     pub cni_plugin_timeout: Duration,
     /// `--hairpin-mode` and `--network-plugin-mtu` for the plugin chain.
     pub cni_tuning: crate::cni::tuning::Tuning,
+    /// Bound on one Stream* list message (see `server::list_streams`).
+    pub list_stream_message_bytes: usize,
     /// Accepted cri-dockerd flags that do not act, one line each, logged
     /// once at startup.
     pub compat_warnings: Vec<String>,
@@ -507,6 +518,7 @@ impl Config {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            list_stream_message_bytes: list_stream_message_bytes(cli.list_stream_message_bytes)?,
             compat_warnings: cli.compat.warnings(),
         })
     }
@@ -532,6 +544,22 @@ fn cni_tuning(
         .transpose()?
         .flatten();
     Ok(Tuning { hairpin, mtu })
+}
+
+/// The Stream* message bound: the default, or a given one between 1 KiB
+/// and 8 MiB (half the 16 MiB gRPC limit, leaving room for one object
+/// larger than the bound, which goes out alone).
+fn list_stream_message_bytes(given: Option<usize>) -> Result<usize, ConfigError> {
+    const MIN: usize = 1024;
+    const MAX: usize = 8 << 20;
+    match given {
+        None => Ok(DEFAULT_LIST_STREAM_MESSAGE_BYTES),
+        Some(n) if (MIN..=MAX).contains(&n) => Ok(n),
+        Some(n) => Err(bad(
+            "list-stream-message-bytes",
+            format!("{n} is not between {MIN} and {MAX}"),
+        )),
+    }
 }
 
 /// What Docker's json-file driver takes for `max-size`: a positive whole
@@ -660,6 +688,18 @@ mod tests {
         );
         for ok in ["1", "512k", "10m", "10mb", "2g"] {
             assert!(docker_size_ok(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn list_stream_message_bound() {
+        let c = Config::default();
+        assert_eq!(c.list_stream_message_bytes, 4 << 20);
+        let c = Config::load(&cli(&["--list-stream-message-bytes", "2048"])).unwrap();
+        assert_eq!(c.list_stream_message_bytes, 2048);
+        for bad in ["0", "1023", "8388609"] {
+            let e = Config::load(&cli(&["--list-stream-message-bytes", bad])).unwrap_err();
+            assert_eq!(e.setting, "list-stream-message-bytes", "{bad}");
         }
     }
 

@@ -317,8 +317,10 @@ async fn mounts_readonly_symlink_missing_and_propagation() {
         }),
         ..Default::default()
     }];
+    // Image volumes work (tests/image_volumes.rs), read-only only.
     let err = pod.create(&image_mount).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("readonly must be true"), "{err:?}");
 }
 
 #[tokio::test]

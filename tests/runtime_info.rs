@@ -109,26 +109,6 @@ async fn update_runtime_config_stores_the_pod_cidr() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn unserved_rpcs_are_unimplemented_and_named() {
-    let server = Server::start(&[]).await;
-    let mut runtime = server.runtime().await;
-    let err = runtime
-        .checkpoint_pod(api::CheckpointPodRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("CheckpointPod"), "{err:?}");
-    let err = server
-        .images()
-        .await
-        .stream_images(api::StreamImagesRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("StreamImages"));
-}
-
 /// A UNIX-socket proxy to the real dockerd that the test can cut, to play
 /// "Docker stopped" without stopping the daemon other tests use.
 struct DockerProxy {

@@ -321,5 +321,7 @@ impl Placement {
     }
 }
 
+mod pod;
+
 #[cfg(test)]
 mod tests;

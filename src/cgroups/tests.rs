@@ -225,3 +225,163 @@ fn cgroup_paths_from_proc() {
     f.file("proc/79/cgroup", "4:memory:/../../etc\n");
     assert!(cg.dir_of(79, Some("memory")).is_err());
 }
+
+mod pod_limits {
+    use super::*;
+    use crate::mapping::pod_resources::PodLimits;
+
+    const REL: &str = "kubepods/burstable/pod1";
+
+    fn limits() -> PodLimits {
+        PodLimits {
+            cpu_shares: Some(1024),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(100_000),
+            memory_limit: Some(100_000_000),
+        }
+    }
+
+    fn v1() -> Fixture {
+        let f = Fixture::new();
+        let cpu = format!("cg/cpu,cpuacct/{REL}");
+        f.file(&format!("{cpu}/cpu.shares"), "2\n");
+        f.file(&format!("{cpu}/cpu.cfs_quota_us"), "-1\n");
+        f.file(&format!("{cpu}/cpu.cfs_period_us"), "100000\n");
+        // As on hosts: `cpu` is a link to the co-mount.
+        std::os::unix::fs::symlink("cpu,cpuacct", f.path("cg/cpu")).unwrap();
+        f.file(
+            &format!("cg/memory/{REL}/memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        );
+        f
+    }
+
+    fn v2() -> Fixture {
+        let f = Fixture::new();
+        f.file("cg/cgroup.controllers", "cpu memory pids\n");
+        f.file(&format!("cg/{REL}/cpu.weight"), "1\n");
+        f.file(&format!("cg/{REL}/cpu.max"), "max 100000\n");
+        f.file(&format!("cg/{REL}/memory.max"), "max\n");
+        f
+    }
+
+    fn read(f: &Fixture, rel: &str) -> String {
+        fs::read_to_string(f.path(rel)).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn v1_writes_then_holds() {
+        let f = v1();
+        let cg = f.cgroups();
+        assert_eq!(cg.version(), Version::V1);
+        let changes = cg.apply_pod_limits(Path::new(REL), &limits()).unwrap();
+        assert_eq!(changes.len(), 3, "{changes:?}"); // the period held already
+        let cpu = format!("cg/cpu,cpuacct/{REL}");
+        assert_eq!(read(&f, &format!("{cpu}/cpu.shares")), "1024");
+        assert_eq!(read(&f, &format!("{cpu}/cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(&f, &format!("{cpu}/cpu.cfs_period_us")), "100000");
+        let mem = format!("cg/memory/{REL}/memory.limit_in_bytes");
+        assert_eq!(read(&f, &mem), "100000000");
+        // The kernel reads memory back in whole pages: still held.
+        fs::write(f.path(&mem), "99999744\n").unwrap();
+        assert!(
+            cg.apply_pod_limits(Path::new(REL), &limits())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn v1_unlimited_quota() {
+        let f = v1();
+        let unlimited = PodLimits {
+            cpu_quota: Some(-1),
+            ..Default::default()
+        };
+        let cg = f.cgroups();
+        assert!(
+            cg.apply_pod_limits(Path::new(REL), &unlimited)
+                .unwrap()
+                .is_empty()
+        );
+        cg.apply_pod_limits(Path::new(REL), &limits()).unwrap();
+        let changes = cg.apply_pod_limits(Path::new(REL), &unlimited).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            read(&f, &format!("cg/cpu,cpuacct/{REL}/cpu.cfs_quota_us")),
+            "-1"
+        );
+    }
+
+    #[test]
+    fn v2_writes_then_holds() {
+        let f = v2();
+        let cg = f.cgroups();
+        assert_eq!(cg.version(), Version::V2);
+        let changes = cg.apply_pod_limits(Path::new(REL), &limits()).unwrap();
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert_eq!(read(&f, &format!("cg/{REL}/cpu.weight")), "39");
+        assert_eq!(read(&f, &format!("cg/{REL}/cpu.max")), "50000 100000");
+        assert_eq!(read(&f, &format!("cg/{REL}/memory.max")), "100000000");
+        assert!(
+            cg.apply_pod_limits(Path::new(REL), &limits())
+                .unwrap()
+                .is_empty()
+        );
+        // A weight kubelet wrote through newer runc's curve is kept.
+        fs::write(f.path(&format!("cg/{REL}/cpu.weight")), "100\n").unwrap();
+        assert!(
+            cg.apply_pod_limits(Path::new(REL), &limits())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn v2_quota_and_period_apart() {
+        let f = v2();
+        let cg = f.cgroups();
+        let period_only = PodLimits {
+            cpu_period: Some(50_000),
+            ..Default::default()
+        };
+        cg.apply_pod_limits(Path::new(REL), &period_only).unwrap();
+        assert_eq!(read(&f, &format!("cg/{REL}/cpu.max")), "max 50000");
+        let quota_only = PodLimits {
+            cpu_quota: Some(20_000),
+            ..Default::default()
+        };
+        cg.apply_pod_limits(Path::new(REL), &quota_only).unwrap();
+        assert_eq!(read(&f, &format!("cg/{REL}/cpu.max")), "20000 50000");
+        let unlimited = PodLimits {
+            cpu_quota: Some(-1),
+            ..Default::default()
+        };
+        cg.apply_pod_limits(Path::new(REL), &unlimited).unwrap();
+        assert_eq!(read(&f, &format!("cg/{REL}/cpu.max")), "max 50000");
+    }
+
+    #[test]
+    fn a_missing_pod_cgroup_is_refused_by_path() {
+        for f in [v1(), v2()] {
+            let e = f
+                .cgroups()
+                .apply_pod_limits(Path::new("kubepods/gone"), &limits())
+                .unwrap_err();
+            assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
+            assert!(e.to_string().contains("kubepods/gone"), "{e}");
+            assert!(e.to_string().contains("does not exist"), "{e}");
+        }
+    }
+
+    #[test]
+    fn nothing_asked_touches_nothing() {
+        let f = Fixture::new();
+        // Not even a hierarchy: no file is looked at.
+        let changes = f
+            .cgroups()
+            .apply_pod_limits(Path::new(REL), &PodLimits::default())
+            .unwrap();
+        assert!(changes.is_empty());
+    }
+}

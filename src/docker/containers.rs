@@ -119,4 +119,45 @@ impl DockerClient {
             Err(e) => Err(e),
         }
     }
+
+    /// Docker's experimental checkpoint API: CRIU dumps the running
+    /// container into `dir/<name>`, leaving it running. CRIU may take long
+    /// for a large process: `within` bounds it instead of the usual
+    /// per-call timeout.
+    pub async fn create_checkpoint(
+        &self,
+        id: &str,
+        name: &str,
+        dir: &str,
+        within: std::time::Duration,
+    ) -> Result<()> {
+        #[allow(deprecated)] // bollard's only form of this call
+        let options = bollard::container::CreateCheckpointOptions {
+            checkpoint_id: name.to_string(),
+            checkpoint_dir: Some(dir.to_string()),
+            exit: false,
+        };
+        self.call_within("create checkpoint", within, |d| async move {
+            #[allow(deprecated)]
+            d.create_checkpoint(id, options).await
+        })
+        .await
+    }
+
+    /// Docker's export of container `id`'s filesystem (a flattened tar:
+    /// no layers, no whiteouts) written to `dest`. Streamed to disk, as an
+    /// image may be large; no per-call timeout for the same reason.
+    pub async fn export_container(&self, id: &str, dest: &std::path::Path) -> Result<()> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let docker = self.handle().await?;
+        let io = |e: std::io::Error| Error::internal(format!("writing {}: {e}", dest.display()));
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut stream = docker.export_container(id);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(super::error::from_bollard)?;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)
+    }
 }

@@ -15,6 +15,9 @@ pub const MIN_API_VERSION: ApiVersion = ApiVersion(1, 41);
 /// First API with `BindOptions.ReadOnlyForceRecursive`.
 pub const RRO_API_VERSION: ApiVersion = ApiVersion(1, 44);
 
+/// First API (Docker 28) with `image` mounts (and `ImageOptions.Subpath`).
+pub const IMAGE_MOUNT_API_VERSION: ApiVersion = ApiVersion(1, 48);
+
 impl ApiVersion {
     pub fn parse(text: &str) -> Option<ApiVersion> {
         let (major, minor) = text.trim().split_once('.')?;

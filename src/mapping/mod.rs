@@ -9,6 +9,7 @@ pub mod image_ref;
 pub mod info;
 pub mod labels;
 pub mod logs;
+pub mod pod_resources;
 pub mod sandbox;
 pub mod security;
 pub mod stats;

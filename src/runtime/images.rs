@@ -88,6 +88,9 @@ impl Runtime {
         if self.docker().inspect_image(&id).await?.is_none() {
             return Ok(());
         }
+        // Docker's forced removal would not see a container binding the
+        // image's unpacked copy (image volumes before Docker 28).
+        self.release_image_volume(&id, image).await?;
         match self.docker().remove_image(&id).await {
             Ok(()) => Ok(()),
             Err(e @ Error::DockerUnavailable(_)) => Err(e),

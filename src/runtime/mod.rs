@@ -4,12 +4,14 @@
 mod attach;
 pub mod checkpoint;
 mod container;
+mod criu;
 mod events;
 mod exec;
 mod exec_kill;
 mod exec_sync;
 mod fs_usage;
 pub mod host;
+mod image_volume;
 mod images;
 mod info;
 mod logs;
@@ -92,6 +94,8 @@ pub struct Runtime {
     index: Arc<crate::index::Index<Arc<DockerClient>>>,
     /// Cancelled when shutdown begins.
     shutting_down: tokio_util::sync::CancellationToken,
+    /// Images unpacked for image volumes on Docker before 28.
+    image_volumes: image_volume::ImageVolumes,
 }
 
 impl Runtime {
@@ -159,6 +163,7 @@ impl Runtime {
                     tuning: config.cni_tuning,
                 }))
             }),
+            image_volumes: image_volume::ImageVolumes::new(&config.root_directory),
             config,
             logs,
         })

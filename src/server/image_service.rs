@@ -5,8 +5,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
+use super::list_streams::BoxStream;
 use super::rpc::{handle, required};
-use super::status::not_implemented;
 use crate::api::{self, image_service_server::ImageService};
 use crate::error::Error;
 use crate::mapping::auth::redact_pull_request;
@@ -21,8 +21,6 @@ impl ImageServiceImpl {
         ImageServiceImpl { runtime }
     }
 }
-
-type BoxStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 /// The image name of a required ImageSpec, non-empty.
 fn image_name<'a>(spec: &'a Option<api::ImageSpec>, field: &str) -> crate::Result<&'a str> {
@@ -61,9 +59,9 @@ impl ImageService for ImageServiceImpl {
 
     async fn stream_images(
         &self,
-        _request: Request<api::StreamImagesRequest>,
+        request: Request<api::StreamImagesRequest>,
     ) -> Result<Response<Self::StreamImagesStream>, Status> {
-        Err(not_implemented("StreamImages"))
+        super::list_streams::images(&self.runtime, request).await
     }
 
     async fn image_status(

@@ -4,7 +4,9 @@
 
 mod authority;
 mod image_service;
+mod list_streams;
 mod metrics_layer;
+mod pod_rpcs;
 pub mod rpc;
 mod runtime_service;
 pub mod socket;

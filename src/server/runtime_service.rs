@@ -1,5 +1,5 @@
-//! RuntimeService adapter. RPCs that later work items deliver answer
-//! `Unimplemented` naming the RPC, never a fake success.
+//! RuntimeService adapter. An RPC not served answers `Unimplemented`
+//! naming the RPC and the reason, never a fake success.
 
 use std::sync::Arc;
 
@@ -7,8 +7,9 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
 
+use super::list_streams::{self, BoxStream};
+use super::pod_rpcs;
 use super::rpc::{detached, handle, required};
-use super::status::not_implemented;
 use crate::api::{self, runtime_service_server::RuntimeService};
 use crate::runtime::Runtime;
 
@@ -21,8 +22,6 @@ impl RuntimeServiceImpl {
         RuntimeServiceImpl { runtime }
     }
 }
-
-type BoxStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RuntimeService for RuntimeServiceImpl {
@@ -178,9 +177,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandboxes(
         &self,
-        _request: Request<api::StreamPodSandboxesRequest>,
+        request: Request<api::StreamPodSandboxesRequest>,
     ) -> Result<Response<Self::StreamPodSandboxesStream>, Status> {
-        Err(not_implemented("StreamPodSandboxes"))
+        list_streams::pod_sandboxes(&self.runtime, request).await
     }
 
     async fn create_container(
@@ -276,9 +275,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_containers(
         &self,
-        _request: Request<api::StreamContainersRequest>,
+        request: Request<api::StreamContainersRequest>,
     ) -> Result<Response<Self::StreamContainersStream>, Status> {
-        Err(not_implemented("StreamContainers"))
+        list_streams::containers(&self.runtime, request).await
     }
 
     async fn container_status(
@@ -395,9 +394,9 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_container_stats(
         &self,
-        _request: Request<api::StreamContainerStatsRequest>,
+        request: Request<api::StreamContainerStatsRequest>,
     ) -> Result<Response<Self::StreamContainerStatsStream>, Status> {
-        Err(not_implemented("StreamContainerStats"))
+        list_streams::container_stats(&self.runtime, request).await
     }
 
     async fn pod_sandbox_stats(
@@ -434,30 +433,30 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandbox_stats(
         &self,
-        _request: Request<api::StreamPodSandboxStatsRequest>,
+        request: Request<api::StreamPodSandboxStatsRequest>,
     ) -> Result<Response<Self::StreamPodSandboxStatsStream>, Status> {
-        Err(not_implemented("StreamPodSandboxStats"))
+        list_streams::pod_sandbox_stats(&self.runtime, request).await
     }
 
     async fn checkpoint_container(
         &self,
-        _request: Request<api::CheckpointContainerRequest>,
+        request: Request<api::CheckpointContainerRequest>,
     ) -> Result<Response<api::CheckpointContainerResponse>, Status> {
-        Err(not_implemented("CheckpointContainer"))
+        pod_rpcs::checkpoint_container(&self.runtime, request).await
     }
 
     async fn checkpoint_pod(
         &self,
-        _request: Request<api::CheckpointPodRequest>,
+        request: Request<api::CheckpointPodRequest>,
     ) -> Result<Response<api::CheckpointPodResponse>, Status> {
-        Err(not_implemented("CheckpointPod"))
+        pod_rpcs::checkpoint_pod(&self.runtime, request).await
     }
 
     async fn restore_pod(
         &self,
-        _request: Request<api::RestorePodRequest>,
+        request: Request<api::RestorePodRequest>,
     ) -> Result<Response<api::RestorePodResponse>, Status> {
-        Err(not_implemented("RestorePod"))
+        pod_rpcs::restore_pod(&self.runtime, request).await
     }
 
     type GetContainerEventsStream = BoxStream<api::ContainerEventResponse>;
@@ -503,15 +502,15 @@ impl RuntimeService for RuntimeServiceImpl {
 
     async fn stream_pod_sandbox_metrics(
         &self,
-        _request: Request<api::StreamPodSandboxMetricsRequest>,
+        request: Request<api::StreamPodSandboxMetricsRequest>,
     ) -> Result<Response<Self::StreamPodSandboxMetricsStream>, Status> {
-        Err(not_implemented("StreamPodSandboxMetrics"))
+        list_streams::pod_sandbox_metrics(&self.runtime, request).await
     }
 
     async fn update_pod_sandbox_resources(
         &self,
-        _request: Request<api::UpdatePodSandboxResourcesRequest>,
+        request: Request<api::UpdatePodSandboxResourcesRequest>,
     ) -> Result<Response<api::UpdatePodSandboxResourcesResponse>, Status> {
-        Err(not_implemented("UpdatePodSandboxResources"))
+        pod_rpcs::update_pod_sandbox_resources(&self.runtime, request).await
     }
 }

@@ -21,10 +21,11 @@ pub fn to_status(error: Error) -> Status {
     Status::new(code, error.to_string())
 }
 
-/// The answer for an RPC docker-cri does not serve (yet).
-pub fn not_implemented(rpc: &str) -> Status {
+/// The answer for an RPC docker-cri does not serve (yet), with the reason:
+/// a caller must be able to tell a missing feature from a broken one.
+pub fn not_served(rpc: &str, reason: &str) -> Status {
     to_status(Error::Unimplemented(format!(
-        "{rpc} is not implemented by docker-cri {}",
+        "{rpc} is not served by docker-cri {}: {reason}",
         env!("CARGO_PKG_VERSION")
     )))
 }
@@ -82,9 +83,10 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_names_the_rpc() {
-        let s = not_implemented("CheckpointPod");
+    fn unimplemented_names_the_rpc_and_why() {
+        let s = not_served("GetContainerEvents", "no events yet");
         assert_eq!(s.code(), Code::Unimplemented);
-        assert!(s.message().contains("CheckpointPod"));
+        assert!(s.message().starts_with("GetContainerEvents is not served"));
+        assert!(s.message().ends_with(": no events yet"));
     }
 }

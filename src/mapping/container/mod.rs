@@ -196,7 +196,7 @@ fn validate_config(config: &api::ContainerConfig) -> Result<()> {
     }
     for (i, m) in config.mounts.iter().enumerate() {
         validate::absolute_clean_path(&format!("mounts[{i}].container_path"), &m.container_path)?;
-        // An image volume has no host path (refused later as unsupported).
+        // An image volume has no host path (see `mounts::image_mount`).
         if m.image.as_ref().is_none_or(|i| i.image.is_empty()) {
             validate::absolute_clean_path(&format!("mounts[{i}].host_path"), &m.host_path)?;
         }

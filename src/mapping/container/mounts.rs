@@ -3,12 +3,12 @@
 
 use bollard::models::{
     DeviceMapping, DeviceRequest, Mount, MountBindOptions, MountBindOptionsPropagationEnum,
-    MountPoint, MountType,
+    MountImageOptions, MountPoint, MountType,
 };
 
 use crate::api;
 use crate::error::{Error, Result};
-use crate::mapping::info::{ApiVersion, RRO_API_VERSION};
+use crate::mapping::info::{ApiVersion, IMAGE_MOUNT_API_VERSION, RRO_API_VERSION};
 
 fn propagation_suffix(p: i32) -> Result<&'static str> {
     match api::MountPropagation::try_from(p) {
@@ -51,10 +51,9 @@ pub fn mounts(
     let mut typed = Vec::new();
     for (i, m) in list.iter().enumerate() {
         let field = format!("mounts[{i}]");
-        if m.image.as_ref().is_some_and(|img| !img.image.is_empty()) {
-            return Err(Error::Unimplemented(format!(
-                "{field}: image volume mounts are not supported on Docker"
-            )));
+        if let Some(image) = m.image.as_ref().filter(|img| !img.image.is_empty()) {
+            typed.push(image_mount(&field, m, &image.image, api)?);
+            continue;
         }
         if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
             return Err(Error::Unimplemented(format!(
@@ -128,6 +127,53 @@ pub fn mounts(
         ));
     }
     Ok((binds, typed))
+}
+
+/// A Kubernetes image volume: Docker 28 (API 1.48) mounts the image's
+/// filesystem itself (`--mount type=image`), read-only as the CRI wants
+/// image volumes (a writable one is refused). For older Docker the runtime turns
+/// image volumes into binds of its own unpacked copies before they get
+/// here (`runtime::image_volume`).
+fn image_mount(field: &str, m: &api::Mount, image: &str, api: ApiVersion) -> Result<Mount> {
+    if api < IMAGE_MOUNT_API_VERSION {
+        return Err(Error::Unimplemented(format!(
+            "{field}: Docker's image mounts need Docker API {IMAGE_MOUNT_API_VERSION} (Docker 28) \
+             or newer; this Docker speaks {api}"
+        )));
+    }
+    if !m.container_path.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "{field}.container_path {:?} must be absolute",
+            m.container_path
+        )));
+    }
+    if !m.host_path.is_empty() {
+        return Err(Error::invalid(format!(
+            "{field}: an image mount takes no host_path (got {:?})",
+            m.host_path
+        )));
+    }
+    if !m.readonly {
+        return Err(Error::invalid(format!(
+            "{field}: an image volume is read-only; readonly must be true"
+        )));
+    }
+    let sub = m.image_sub_path.as_str();
+    if sub.starts_with('/') || sub.split('/').any(|s| s == "..") || sub.contains('\0') {
+        return Err(Error::invalid(format!(
+            "{field}.image_sub_path {sub:?} must be relative and stay inside the image"
+        )));
+    }
+    Ok(Mount {
+        target: Some(m.container_path.clone()),
+        source: Some(image.to_string()),
+        typ: Some(MountType::IMAGE),
+        read_only: Some(true),
+        image_options: (!sub.is_empty()).then(|| MountImageOptions {
+            subpath: Some(sub.to_string()),
+        }),
+        ..Default::default()
+    })
 }
 
 pub fn devices(list: &[api::Device]) -> Result<Vec<DeviceMapping>> {

@@ -284,10 +284,59 @@ fn mounts_table() {
         }),
         ..mount("", "/c", true, PropagationPrivate)
     };
+    let old_docker = mounts(std::slice::from_ref(&image), ApiVersion(1, 45), true).unwrap_err();
+    assert!(matches!(old_docker, Error::Unimplemented(_)));
+    assert!(
+        old_docker
+            .to_string()
+            .contains("need Docker API 1.48 (Docker 28) or newer"),
+        "{old_docker}"
+    );
+    let writable = api::Mount {
+        readonly: false,
+        ..image.clone()
+    };
     assert!(matches!(
-        mounts(&[image], ApiVersion(1, 45), true),
-        Err(Error::Unimplemented(_))
+        mounts(&[writable], ApiVersion(1, 48), true),
+        Err(Error::InvalidArgument(_))
     ));
+    let (binds, typed) = mounts(
+        &[api::Mount {
+            image_sub_path: "etc/conf".into(),
+            ..image.clone()
+        }],
+        ApiVersion(1, 48),
+        true,
+    )
+    .unwrap();
+    assert!(binds.is_empty());
+    assert_eq!(
+        typed,
+        vec![bollard::models::Mount {
+            target: Some("/c".into()),
+            source: Some("x".into()),
+            typ: Some(bollard::models::MountType::IMAGE),
+            read_only: Some(true),
+            image_options: Some(bollard::models::MountImageOptions {
+                subpath: Some("etc/conf".into()),
+            }),
+            ..Default::default()
+        }]
+    );
+    for (sub, host) in [("../etc", ""), ("/etc", ""), ("", "/h")] {
+        let bad = api::Mount {
+            image_sub_path: sub.into(),
+            host_path: host.into(),
+            ..image.clone()
+        };
+        assert!(
+            matches!(
+                mounts(&[bad], ApiVersion(1, 48), true),
+                Err(Error::InvalidArgument(_))
+            ),
+            "{sub:?} {host:?}"
+        );
+    }
     assert!(
         mounts(
             &[mount("rel", "/c", false, PropagationPrivate)],

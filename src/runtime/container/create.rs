@@ -12,10 +12,28 @@ use crate::mapping::labels;
 use crate::mapping::sandbox::{CgroupDriver, sandbox_namespaces};
 use crate::mapping::security::{apparmor_opt, seccomp_choice};
 use crate::runtime::Runtime;
+use crate::runtime::image_volume;
 use crate::runtime::sandbox::SandboxRef;
 
 impl Runtime {
     pub async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &api::ContainerConfig,
+        sandbox_config: Option<&api::PodSandboxConfig>,
+    ) -> Result<String> {
+        let created = self
+            .create_container_once(sandbox_id, config, sandbox_config)
+            .await;
+        // An image unpacked for a container that was then not created
+        // (a sub path missing, Docker refusing) has no user to wait for.
+        if created.is_err() && config.mounts.iter().any(|m| m.image.is_some()) {
+            self.collect_image_volumes().await;
+        }
+        created
+    }
+
+    async fn create_container_once(
         &self,
         sandbox_id: &str,
         config: &api::ContainerConfig,
@@ -124,9 +142,16 @@ impl Runtime {
             cgroup_settings: &cgroup_settings,
             selinux_enabled: self.selinux_enabled,
         };
-        // Validate everything before anything is written to the host.
+        // Validate everything before anything is written to the host (image
+        // volumes as the binds they become on Docker before 28).
+        let stand_ins = image_volume::stand_ins(&config.mounts, api_version)?;
+        plan.mounts = &stand_ins;
         map::create_body(&plan)?;
-        let resolved = prepare_host_paths(&config.mounts).await?;
+        // Holds the unpacked images until the container binding them exists.
+        let (with_volumes, _unpacked) = self
+            .unpack_image_volumes(&config.mounts, api_version)
+            .await?;
+        let resolved = prepare_host_paths(&with_volumes).await?;
         plan.mounts = &resolved;
         let mut body = map::create_body(&plan)?;
         self.set_docker_log_config(&mut body);
@@ -308,11 +333,16 @@ impl Runtime {
 }
 
 /// Bind sources as kubelet expects them: symlinks resolved, missing paths
-/// created as directories.
+/// created as directories. Image volumes have no host path: Docker mounts
+/// the image.
 async fn prepare_host_paths(mounts: &[api::Mount]) -> Result<Vec<api::Mount>> {
     let mut out = Vec::with_capacity(mounts.len());
     for m in mounts {
         let mut m = m.clone();
+        if m.image.as_ref().is_some_and(|i| !i.image.is_empty()) {
+            out.push(m);
+            continue;
+        }
         let path = Path::new(&m.host_path);
         if tokio::fs::symlink_metadata(path).await.is_err() {
             tokio::fs::create_dir_all(path).await.map_err(|e| {

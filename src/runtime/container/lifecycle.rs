@@ -121,6 +121,7 @@ impl Runtime {
             .remove(&container.id);
         self.forget_container_log(&container.id, Some(&container.labels))
             .await;
+        self.collect_image_volumes().await;
         Ok(())
     }
 }

@@ -54,7 +54,8 @@ impl Runtime {
                 .ok(),
             None => None,
         };
-        let status = container_status(&inspect, proc_status.as_deref());
+        let mut status = container_status(&inspect, proc_status.as_deref());
+        self.image_volumes.describe(&mut status.mounts);
         let mut info = HashMap::new();
         if verbose {
             let hc = inspect.host_config.clone().unwrap_or_default();

@@ -6,6 +6,7 @@ mod remove;
 mod run;
 mod status;
 mod stop;
+mod update;
 
 use super::{Managed, Runtime};
 use crate::error::{Error, Result};
