@@ -291,12 +291,20 @@ async fn kills_oom_kills_and_removals_behind_its_back_show_at_once() {
     );
 }
 
+/// A removal under way: Docker still shows the container ("removing")
+/// while docker-cri, whose RemoveContainer already returned (Docker said
+/// the removal is in progress), no longer does. Not a state to compare.
+const BEING_REMOVED: i32 = -1;
+
 /// Docker's own answer for a container, in CRI terms (a failed start is
 /// exited, as docker-cri reports it); `None` when Docker has none.
 async fn docker_state(id: &str) -> Option<i32> {
     let c = docker().await.inspect_container(id, None).await.ok()?;
     let st = c.state?;
     use bollard::models::ContainerStateStatusEnum as S;
+    if st.status == Some(S::REMOVING) {
+        return Some(BEING_REMOVED);
+    }
     let failed_start = st.status == Some(S::CREATED)
         && (st.exit_code.is_some_and(|c| c != 0)
             || st.error.as_deref().is_some_and(|e| !e.is_empty()));
@@ -340,6 +348,9 @@ async fn check_consistency(
     let mut compared = 0;
     for id in &ids {
         let docker_now = docker_state(id).await;
+        if docker_now == Some(BEING_REMOVED) {
+            continue;
+        }
         compared += 1;
         if ours.get(id).copied() == docker_now {
             continue;
@@ -359,8 +370,14 @@ async fn check_consistency(
             Err(e) => return Err(format!("ContainerStatus {id}: {e}")),
         };
         if docker_then == docker_now && ours_then != docker_then {
+            let raw = docker()
+                .await
+                .inspect_container(id, None)
+                .await
+                .ok()
+                .and_then(|c| c.state);
             return Err(format!(
-                "container {id}: docker-cri says {ours_then:?} (listed {:?}), Docker says {docker_then:?} for longer than {EVENT_LAG:?}",
+                "container {id}: docker-cri says {ours_then:?} (listed {:?}), Docker says {docker_then:?} for longer than {EVENT_LAG:?}; Docker's state: {raw:?}",
                 ours.get(id)
             ));
         }
