@@ -8,8 +8,9 @@
 //! StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox, as
 //! kubelet sends them (a log directory and log path; no DNS config, no
 //! port mappings). Docker: create and start a pause container, create an
-//! app container joined to its network and IPC namespaces and start it,
-//! stop it, remove it, stop and remove the pause container. The app
+//! app container joined to its namespaces and start it, stop it, remove
+//! it, stop and remove the pause container, with the very create bodies
+//! docker-cri sent for a pod of the same spec (read back by inspect). The app
 //! container runs busybox `sleep` behind a shell that exits on SIGTERM, so
 //! both columns stop it within the same grace period. The two columns
 //! alternate pod by pod so that the machine's other load falls on both.
@@ -25,7 +26,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bench_util::{BoxError, quantile_ms};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
@@ -65,7 +66,6 @@ struct Ctx {
     rt: RuntimeServiceClient<Channel>,
     docker: bollard::Docker,
     namespace: String,
-    pause: String,
     busybox: String,
     logs: std::path::PathBuf,
 }
@@ -97,7 +97,7 @@ async fn main() -> Result<(), BoxError> {
             rt: docker_cri::client::runtime_client(channel),
             docker: docker.clone(),
             namespace: namespace.clone(),
-            pause: pause.clone(),
+
             busybox: busybox.clone(),
             logs: dir.path().join("pods"),
         };
@@ -105,15 +105,16 @@ async fn main() -> Result<(), BoxError> {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!("machine: {cores} cores, Docker {version}; {iterations} pods per column");
         // One of each first: images into the page cache, connections up.
+        let bodies = bodies_of_a_cri_pod(&ctx).await?;
         cri_cycle(&ctx, usize::MAX).await?;
-        direct_cycle(&ctx, usize::MAX).await?;
+        direct_cycle(&ctx, &bodies, usize::MAX).await?;
         let before = bench_util::scrape(metrics)?;
         let mut cri = vec![Vec::new(); STEPS.len() + 1];
         let mut direct = vec![Vec::new(); STEPS.len() + 1];
         for i in 0..iterations {
             for (into, times) in [
                 (&mut cri, cri_cycle(&ctx, i).await?),
-                (&mut direct, direct_cycle(&ctx, i).await?),
+                (&mut direct, direct_cycle(&ctx, &bodies, i).await?),
             ] {
                 let total: Duration = times.iter().sum();
                 for (k, t) in times.into_iter().chain([total]).enumerate() {
@@ -253,76 +254,125 @@ async fn cri_cycle(ctx: &Ctx, i: usize) -> Result<Vec<Duration>, BoxError> {
     Ok(times)
 }
 
-/// The same pod made straight on Docker.
-async fn direct_cycle(ctx: &Ctx, i: usize) -> Result<Vec<Duration>, BoxError> {
+/// The bodies docker-cri sends Docker for a pause and an app container,
+/// read back from one pod it made: the direct column creates exactly
+/// these, so both columns ask Docker for the same containers.
+struct Bodies {
+    pause: ContainerCreateBody,
+    app: ContainerCreateBody,
+}
+
+async fn bodies_of_a_cri_pod(ctx: &Ctx) -> Result<Bodies, BoxError> {
+    let mut rt = ctx.rt.clone();
+    let config = bench_util::sandbox_config(&ctx.namespace, "template", &ctx.logs);
+    let sandbox = rt
+        .run_pod_sandbox(api::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id;
+    let container = rt
+        .create_container(api::CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(bench_util::container_config(
+                "app",
+                &ctx.busybox,
+                &APP_COMMAND,
+            )),
+            sandbox_config: Some(config),
+        })
+        .await?
+        .into_inner()
+        .container_id;
+    let pause = ctx.docker.inspect_container(&sandbox, None).await?;
+    let app = ctx.docker.inspect_container(&container, None).await?;
+    rt.remove_pod_sandbox(api::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    })
+    .await?;
+    let mut app = body_of(app, &ctx.namespace);
+    // Docker fills these in from the joined container; it refuses them
+    // given alongside a joined network.
+    app.hostname = None;
+    app.domainname = None;
+    Ok(Bodies {
+        pause: body_of(pause, &ctx.namespace),
+        app,
+    })
+}
+
+/// A create body from an inspect. The labels are replaced with the run's
+/// namespace alone: docker-cri's index must not count these as its own.
+fn body_of(inspect: ContainerInspectResponse, namespace: &str) -> ContainerCreateBody {
+    let c = inspect.config.unwrap_or_default();
+    ContainerCreateBody {
+        hostname: c.hostname,
+        domainname: c.domainname,
+        user: c.user,
+        attach_stdin: c.attach_stdin,
+        attach_stdout: c.attach_stdout,
+        attach_stderr: c.attach_stderr,
+        exposed_ports: c.exposed_ports,
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        stdin_once: c.stdin_once,
+        env: c.env,
+        cmd: c.cmd,
+        image: c.image,
+        working_dir: c.working_dir,
+        entrypoint: c.entrypoint,
+        stop_signal: c.stop_signal,
+        stop_timeout: c.stop_timeout,
+        labels: Some(HashMap::from([(
+            "io.kubernetes.pod.namespace".to_string(),
+            namespace.to_string(),
+        )])),
+        host_config: inspect.host_config,
+        ..Default::default()
+    }
+}
+
+/// `container:<old>` namespace modes pointed at `pause` instead.
+fn joined_to(mut body: ContainerCreateBody, pause: &str) -> ContainerCreateBody {
+    if let Some(hc) = body.host_config.as_mut() {
+        for mode in [&mut hc.network_mode, &mut hc.ipc_mode, &mut hc.pid_mode] {
+            if mode.as_deref().is_some_and(|m| m.starts_with("container:")) {
+                *mode = Some(format!("container:{pause}"));
+            }
+        }
+    }
+    body
+}
+
+/// The same pod made straight on Docker, from docker-cri's own bodies.
+async fn direct_cycle(ctx: &Ctx, bodies: &Bodies, i: usize) -> Result<Vec<Duration>, BoxError> {
     let docker = &ctx.docker;
-    // The namespace label is what the cleanup looks for.
-    let labels = HashMap::from([(
-        "io.kubernetes.pod.namespace".to_string(),
-        ctx.namespace.clone(),
-    )]);
     let mut times = Vec::with_capacity(STEPS.len());
     let mut t = Instant::now();
     let mut lap = |times: &mut Vec<Duration>| {
         times.push(t.elapsed());
         t = Instant::now();
     };
-    let pause_name = format!("{}-direct-{i}-pause", ctx.namespace);
+    let name = |part: &str| {
+        CreateContainerOptionsBuilder::new()
+            .name(&format!("{}-direct-{i}-{part}", ctx.namespace))
+            .build()
+    };
+    let start = None::<bollard::query_parameters::StartContainerOptions>;
     let pause = docker
-        .create_container(
-            Some(
-                CreateContainerOptionsBuilder::new()
-                    .name(&pause_name)
-                    .build(),
-            ),
-            ContainerCreateBody {
-                image: Some(ctx.pause.clone()),
-                labels: Some(labels.clone()),
-                host_config: Some(HostConfig {
-                    ipc_mode: Some("shareable".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
+        .create_container(Some(name("pause")), bodies.pause.clone())
         .await?
         .id;
-    docker
-        .start_container(
-            &pause,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await?;
+    docker.start_container(&pause, start.clone()).await?;
     lap(&mut times);
-    let joined = format!("container:{pause}");
     let app = docker
-        .create_container(
-            Some(
-                CreateContainerOptionsBuilder::new()
-                    .name(&format!("{}-direct-{i}-app", ctx.namespace))
-                    .build(),
-            ),
-            ContainerCreateBody {
-                image: Some(ctx.busybox.clone()),
-                cmd: Some(APP_COMMAND.iter().map(|s| s.to_string()).collect()),
-                labels: Some(labels),
-                host_config: Some(HostConfig {
-                    network_mode: Some(joined.clone()),
-                    ipc_mode: Some(joined),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )
+        .create_container(Some(name("app")), joined_to(bodies.app.clone(), &pause))
         .await?
         .id;
     lap(&mut times);
-    docker
-        .start_container(
-            &app,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await?;
+    docker.start_container(&app, start).await?;
     lap(&mut times);
     let stop = StopContainerOptionsBuilder::new()
         .t(STOP_GRACE_SECS as i32)
