@@ -112,10 +112,17 @@ async fn main() -> Result<(), BoxError> {
         let mut cri = vec![Vec::new(); STEPS.len() + 1];
         let mut direct = vec![Vec::new(); STEPS.len() + 1];
         for i in 0..iterations {
-            for (into, times) in [
-                (&mut cri, cri_cycle(&ctx, i).await?),
-                (&mut direct, direct_cycle(&ctx, &bodies, i).await?),
-            ] {
+            // Which column goes first alternates: a pod's teardown leaves
+            // Docker work behind (events, log readers, network cleanup)
+            // that would otherwise always slow the same column's start.
+            let (c, d) = if i % 2 == 0 {
+                let c = cri_cycle(&ctx, i).await?;
+                (c, direct_cycle(&ctx, &bodies, i).await?)
+            } else {
+                let d = direct_cycle(&ctx, &bodies, i).await?;
+                (cri_cycle(&ctx, i).await?, d)
+            };
+            for (into, times) in [(&mut cri, c), (&mut direct, d)] {
                 let total: Duration = times.iter().sum();
                 for (k, t) in times.into_iter().chain([total]).enumerate() {
                     into[k].push(t);
