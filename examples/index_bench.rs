@@ -228,6 +228,18 @@ async fn measure(ctx: &mut Ctx, args: &Args) -> Result<(), BoxError> {
         "(every relist returns {sandboxes} sandboxes, {listed} containers: all managed ones on this dockerd)"
     );
     row("", "docker-cri".into(), "Docker direct".into());
+    row("docker-cri RSS before the load", rss(ctx), "-".into());
+    // dockerd is shared: what it burns with no calls from us is the floor
+    // the CPU figures below stand on.
+    let idle = CpuWatch::start(&ctx.pids);
+    tokio::time::sleep(args.phase).await;
+    let idle = idle.stop();
+    println!(
+        "(no calls for {} s: dockerd {}, docker-cri {} of a core)",
+        args.phase.as_secs(),
+        idle.percent(0),
+        idle.percent(1)
+    );
 
     // Relist latency, one at a time.
     let n = args.iterations;
@@ -308,13 +320,13 @@ async fn measure(ctx: &mut Ctx, args: &Args) -> Result<(), BoxError> {
     .await?;
     throughput_rows("ContainerStatus", &cri, &cri_cpu, &direct, &direct_cpu);
 
-    let rss = ctx.pids[1].and_then(bench_util::rss_kib);
-    row(
-        "docker-cri RSS",
-        rss.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
-        "-".into(),
-    );
+    row("docker-cri RSS after the load", rss(ctx), "-".into());
     Ok(())
+}
+
+fn rss(ctx: &Ctx) -> String {
+    let kib = ctx.pids[1].and_then(bench_util::rss_kib);
+    kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
 fn throughput_rows(name: &str, cri: &Loop, cri_cpu: &CpuUse, direct: &Loop, direct_cpu: &CpuUse) {
@@ -380,12 +392,7 @@ async fn kubelet_style(ctx: &mut Ctx, span: Duration) -> Result<(), BoxError> {
         cri.percent(0),
         direct.percent(0),
     );
-    let rss = ctx.pids[1].and_then(bench_util::rss_kib);
-    row(
-        "  docker-cri RSS after",
-        rss.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
-        "-".into(),
-    );
+    row("  docker-cri RSS after", rss(ctx), "-".into());
     Ok(())
 }
 

@@ -249,28 +249,44 @@ pub async fn build_busybox(docker: &bollard::Docker, tag: &str) -> Result<(), Bo
 }
 
 /// Force-removes every container carrying `label` (`key=value`); returns
-/// how many. Only this run's unique label is ever passed, so nothing of
-/// anyone else's is touched.
+/// how many it found. Only this run's unique label is ever passed, so
+/// nothing of anyone else's is touched. A busy dockerd sometimes leaves a
+/// removal "in progress": it is asked again a few times.
 pub async fn remove_labelled(docker: &bollard::Docker, label: &str) -> Result<usize, BoxError> {
     let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", vec![label.to_string()])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
         .build();
-    let found = docker.list_containers(Some(options)).await?;
     let remove = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
         .force(true)
         .v(true)
         .build();
-    let n = found.len();
-    futures_util::future::join_all(
-        found
-            .iter()
-            .filter_map(|c| c.id.as_deref())
-            .map(|id| docker.remove_container(id, Some(remove.clone()))),
-    )
-    .await;
-    Ok(n)
+    let mut first = None;
+    for attempt in 0..5 {
+        let found = docker.list_containers(Some(options.clone())).await?;
+        first.get_or_insert(found.len());
+        if found.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        futures_util::future::join_all(
+            found
+                .iter()
+                .filter_map(|c| c.id.as_deref())
+                .map(|id| docker.remove_container(id, Some(remove.clone()))),
+        )
+        .await;
+    }
+    let left = docker.list_containers(Some(options)).await?.len();
+    if left > 0 {
+        eprintln!(
+            "{left} containers labelled {label} could not be removed yet; remove them with: docker rm -f $(docker ps -aq --filter label={label})"
+        );
+    }
+    Ok(first.unwrap_or(0))
 }
 
 pub async fn remove_image(docker: &bollard::Docker, tag: &str) {
