@@ -20,6 +20,7 @@ mod tests;
 pub mod view;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -77,6 +78,11 @@ pub struct Index<S> {
     /// Event-triggered refreshes queued and not yet sent: another event
     /// for the same container needs no inspect of its own.
     queued: Mutex<HashSet<String>>,
+    /// Reads sent and not yet answered, by container, with the ticket and
+    /// send time of the latest: an event older than that read needs no
+    /// inspect of its own (docker-cri's own operations re-read as Docker
+    /// reports their events, which would otherwise double every inspect).
+    reading: Mutex<HashMap<String, (u64, i64)>>,
     refresh_slots: Semaphore,
 }
 
@@ -89,6 +95,7 @@ impl<S: StateSource> Index<S> {
             events: broadcast::channel(EVENT_BUFFER).0,
             resync: Notify::new(),
             queued: Mutex::default(),
+            reading: Mutex::default(),
             refresh_slots: Semaphore::new(EVENT_REFRESHES),
         }
     }
@@ -111,16 +118,63 @@ impl<S: StateSource> Index<S> {
     /// sees the change. A failure leaves the entry as it was and has the
     /// sync loop relist (reads fall back to Docker until it has).
     pub async fn refresh(&self, id: &str) {
+        let _ = self
+            .refresh_from(id, async {
+                let record = self.source.record(id).await?;
+                Ok(((), record))
+            })
+            .await;
+    }
+
+    /// `refresh` through a read the caller makes anyway (an inspect whose
+    /// answer it needs too): `read` must ask Docker after this is called,
+    /// and yields the caller's part and the record. Its error is returned,
+    /// and, as in `refresh`, has the index relist.
+    pub async fn refresh_from<T>(
+        &self,
+        id: &str,
+        read: impl Future<Output = crate::error::Result<(T, Option<Record>)>>,
+    ) -> crate::error::Result<T> {
         let ticket = self.next_ticket();
         let observed_at = now_nanos();
-        match self.source.record(id).await {
-            Ok(record) => self.apply(id, ticket, observed_at, record),
+        self.lock_reading()
+            .insert(id.to_string(), (ticket, observed_at));
+        let result = read.await;
+        {
+            let mut reading = self.lock_reading();
+            if reading.get(id).is_some_and(|(t, _)| *t == ticket) {
+                reading.remove(id);
+            }
+        }
+        match result {
+            Ok((answer, record)) => {
+                self.apply(id, ticket, observed_at, record);
+                Ok(answer)
+            }
             Err(e) => {
                 tracing::debug!(container = id, error = %e, "index refresh failed; relisting");
                 self.lock().synced = false;
                 self.resync.notify_one();
+                Err(e)
             }
         }
+    }
+
+    fn lock_reading(&self) -> MutexGuard<'_, HashMap<String, (u64, i64)>> {
+        self.reading.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a read of `id` sent at or after `time_nanos` is done or
+    /// under way, so that an event of that time is already covered.
+    fn covers(&self, id: &str, time_nanos: i64) -> bool {
+        self.lock()
+            .slots
+            .get(id)
+            .is_some_and(|s| s.observed_at > time_nanos)
+            || self
+                .lock_reading()
+                .get(id)
+                .is_some_and(|(_, sent)| *sent > time_nanos)
     }
 
     /// Records that docker-cri removed a container.
@@ -209,6 +263,20 @@ impl<S: StateSource> Index<S> {
                 })
                 .then(|| r.listed.clone())
         })
+    }
+
+    /// Docker's view of one managed container by full ID; `None` when the
+    /// index does not know it (or is not synced): ask Docker then.
+    pub fn known(&self, id: &str) -> Option<Listed> {
+        let state = self.lock();
+        if !state.synced {
+            return None;
+        }
+        state
+            .slots
+            .get(id)
+            .and_then(|s| s.record.as_ref())
+            .map(|r| r.listed.clone())
     }
 
     pub fn sandbox_status(&self, id: &str) -> Option<Lookup<api::PodSandboxStatus>> {

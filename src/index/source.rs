@@ -33,28 +33,33 @@ impl StateSource for DockerClient {
     }
 
     async fn record(&self, id: &str) -> Result<Option<Record>> {
-        let Some(inspect) = self.inspect_container(id).await? else {
-            return Ok(None);
-        };
-        let pid = inspect
-            .state
-            .as_ref()
-            .filter(|s| s.running == Some(true))
-            .and_then(|s| s.pid)
-            .filter(|p| *p > 0);
-        // The user in effect is what the kernel says, while there is a process.
-        let proc_status = match pid {
-            Some(pid) => tokio::fs::read_to_string(format!("/proc/{pid}/status"))
-                .await
-                .ok(),
+        Ok(match self.inspect_container(id).await? {
+            Some(inspect) => record_of(&inspect).await,
             None => None,
-        };
-        Ok(Record::from_inspect(&inspect, proc_status.as_deref()))
+        })
     }
 
     async fn events(&self, since_nanos: i64) -> Result<EventStream> {
         self.container_events(labels::TYPE, since_nanos).await
     }
+}
+
+/// The record of an inspected container (see `Record::from_inspect`),
+/// with the user in effect read from the kernel while it has a process.
+pub async fn record_of(inspect: &bollard::models::ContainerInspectResponse) -> Option<Record> {
+    let pid = inspect
+        .state
+        .as_ref()
+        .filter(|s| s.running == Some(true))
+        .and_then(|s| s.pid)
+        .filter(|p| *p > 0);
+    let proc_status = match pid {
+        Some(pid) => tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+            .await
+            .ok(),
+        None => None,
+    };
+    Record::from_inspect(inspect, proc_status.as_deref())
 }
 
 impl<T: StateSource> StateSource for Arc<T> {

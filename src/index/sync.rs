@@ -132,18 +132,14 @@ impl<S: StateSource> Index<S> {
     }
 
     /// An event means "read this container again", unless the entry was
-    /// read after the event happened, or a read is already queued.
+    /// read (or a read was sent) after the event happened, or a read is
+    /// already queued.
     pub(super) fn on_event(self: &Arc<Self>, event: ContainerEvent) {
         if event.action == "destroy" {
             self.forget(&event.id);
             return;
         }
-        let seen = self
-            .lock()
-            .slots
-            .get(&event.id)
-            .is_some_and(|s| s.observed_at > event.time_nanos);
-        if seen {
+        if self.covers(&event.id, event.time_nanos) {
             return;
         }
         if !self

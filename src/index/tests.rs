@@ -447,3 +447,81 @@ fn transitions_fill_in_the_steps_a_consumer_missed() {
     );
     assert_eq!(transitions(Some(Running), Some(Running)), vec![]);
 }
+
+#[tokio::test]
+async fn an_event_older_than_a_read_in_flight_causes_no_extra_inspect() {
+    let fake = Arc::new(Fake::default());
+    let index = Arc::new(Index::new(fake.clone()));
+    let task = tokio::spawn(index.clone().run());
+    eventually("first sync", || index.is_synced()).await;
+    // Docker stamps c1's start event, then docker-cri's own read of c1 is
+    // sent and is still waiting for its answer when the event arrives.
+    let stamped = now_nanos();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+    let reader = index.clone();
+    let read = tokio::spawn(async move {
+        reader
+            .refresh_from("c1", async {
+                let _ = answered.await;
+                Ok(("inspected", Some(container("c1", "s1", Phase::Running))))
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = fake.inspects();
+    index.on_event(ContainerEvent {
+        id: "c1".into(),
+        action: "start".into(),
+        time_nanos: stamped,
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fake.inspects(), before, "the read under way covers it");
+    let _ = answer.send(());
+    assert_eq!(read.await.unwrap().unwrap(), "inspected");
+    assert_eq!(container_ids(&index), Some(vec![("c1".into(), RUNNING)]));
+    // An event after that read was sent still has c1 read again.
+    fake.put(container("c1", "s1", Phase::Exited));
+    fake.emit("c1", "die");
+    eventually("c1 exited", || {
+        container_ids(&index) == Some(vec![("c1".into(), EXITED)])
+    })
+    .await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_read_the_caller_makes_feeds_the_index_and_its_failure_has_it_relist() {
+    let fake = Arc::new(Fake::default());
+    let index = Index::new(fake.clone());
+    index.relist().await.unwrap();
+    let got = index
+        .refresh_from("c1", async {
+            Ok((7, Some(container("c1", "s1", Phase::Created))))
+        })
+        .await;
+    assert_eq!(got.unwrap(), 7);
+    assert_eq!(fake.inspects(), 0, "no read of the index's own");
+    let created = api::ContainerState::ContainerCreated as i32;
+    assert_eq!(container_ids(&index), Some(vec![("c1".into(), created)]));
+    let failed = index
+        .refresh_from("c1", async {
+            Err::<((), Option<Record>), _>(Error::DockerUnavailable("gone".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(Error::DockerUnavailable(_))));
+    assert_eq!(container_ids(&index), None, "not trusted until relisted");
+}
+
+#[tokio::test]
+async fn known_answers_full_ids_of_what_it_holds_only_while_synced() {
+    let fake = Arc::new(Fake::default());
+    fake.put(sandbox("s1", Phase::Running));
+    let index = Index::new(fake.clone());
+    assert_eq!(index.known("s1"), None, "not synced yet");
+    index.relist().await.unwrap();
+    assert_eq!(index.known("s1").map(|l| l.id), Some("s1".to_string()));
+    assert_eq!(index.known("s"), None, "prefixes are not resolved here");
+    index.forget("s1");
+    assert_eq!(index.known("s1"), None);
+}

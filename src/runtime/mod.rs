@@ -189,14 +189,30 @@ impl Runtime {
 
     /// Resolves a full ID or unique prefix among the containers of one
     /// docker-cri type (sandbox or container). A full ID — what kubelet
-    /// always sends — costs one inspect; a prefix costs one filtered list.
-    /// Names, other types and foreign containers never match.
+    /// always sends — costs nothing when the index knows it, else one
+    /// inspect; a prefix costs one filtered list. Names, other types and
+    /// foreign containers never match.
     pub(crate) async fn resolve_managed(&self, id: &str, kind: &str) -> Result<Option<Managed>> {
         use crate::mapping::labels;
         let is_full_id = id.len() == 64
             && id
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        // A container's ID and labels never change, so the index's word
+        // that this ID is ours and of this kind holds even if it lags: a
+        // container removed meanwhile makes the caller's Docker call
+        // answer NotFound, which every caller already handles as "gone".
+        if is_full_id
+            && let Some(known) = self.index.known(id)
+            && known.labels.get(labels::TYPE).map(String::as_str) == Some(kind)
+        {
+            return Ok(Some(Managed {
+                id: known.id,
+                name: known.name,
+                labels: known.labels,
+                inspected: None,
+            }));
+        }
         if is_full_id {
             let Some(c) = self.docker().inspect_container(id).await? else {
                 return Ok(None);

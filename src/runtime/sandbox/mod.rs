@@ -67,12 +67,17 @@ impl Runtime {
         }
     }
 
-    /// IDs of the app containers of a sandbox.
+    /// IDs of the app containers of a sandbox: from the index when it is
+    /// synced (docker-cri's own creates are in it before they return),
+    /// else from a Docker list.
     pub(crate) async fn sandbox_container_ids(&self, sandbox_id: &str) -> Result<Vec<String>> {
         let filter = vec![
             format!("{}={}", labels::TYPE, labels::TYPE_CONTAINER),
             format!("{}={sandbox_id}", labels::SANDBOX_ID),
         ];
+        if let Some(listed) = self.index.listed(&filter) {
+            return Ok(listed.into_iter().map(|c| c.id).collect());
+        }
         Ok(self
             .docker()
             .list_containers(&filter)

@@ -88,21 +88,31 @@ impl Runtime {
         }
 
         let _guard = self.sandbox_name_locks.lock(&name).await;
-        self.ensure_pause_image().await?;
-        let id = self.create_sandbox_container(&name, body).await?;
-        if let Err(e) = self
+        // The pause image is looked for only when Docker says something is
+        // missing (almost always it is there, and an inspect per pod is
+        // time kubelet waits for).
+        let id = match self.create_sandbox_container(&name, body.clone()).await {
+            Err(Error::NotFound(missing)) => {
+                tracing::debug!(%missing, "creating the pause container: making sure the pause image is there");
+                self.ensure_pause_image().await?;
+                self.create_sandbox_container(&name, body).await?
+            }
+            created => created?,
+        };
+        let finished = self
             .finish_sandbox(&id, config, resolv.as_deref(), created_nanos, cni_plan)
-            .await
-        {
+            .await;
+        if let Err(e) = finished {
             tracing::warn!(sandbox = %id, error = %e, "RunPodSandbox failed; removing what it created");
             if let Err(del) = self.teardown_cni(&id, "").await {
                 tracing::warn!(sandbox = %id, error = %del, "CNI DEL after the failed RunPodSandbox failed; its cache entry stays");
             }
-            let _ = self.docker().remove_container(&id).await;
+            if self.docker().remove_container(&id).await.is_ok() {
+                self.index.forget(&id);
+            }
             let _ = self.forget_checkpoint(&id).await;
             return Err(e);
         }
-        self.reread(&[&id]).await;
         tracing::info!(sandbox = %id, name, "pod sandbox running");
         Ok(id)
     }
@@ -142,15 +152,34 @@ impl Runtime {
             created_at: created_nanos,
             checksum: 0,
         };
-        self.save_checkpoint(id, checkpoint)
-            .await
-            .map_err(|e| e.context("writing the sandbox checkpoint"))?;
-        self.docker()
-            .start_container(id)
-            .await
-            .map_err(|e| sysctl_refusal(e, config).context("starting the pause container"))?;
+        // The checkpoint's fsyncs overlap the start: both must succeed
+        // before RunPodSandbox answers, and on any failure the caller
+        // removes the container and the checkpoint alike.
+        let (saved, started) = tokio::join!(
+            self.save_checkpoint(id, checkpoint),
+            self.docker().start_container(id)
+        );
+        started.map_err(|e| sysctl_refusal(e, config).context("starting the pause container"))?;
+        saved.map_err(|e| e.context("writing the sandbox checkpoint"))?;
+        // One inspect after the start serves both the resolv.conf path and
+        // the index (read-your-writes), rather than one each.
+        let inspect = self
+            .index
+            .refresh_from(id, async {
+                let inspect = self.docker().inspect_container(id).await?;
+                let record = match &inspect {
+                    Some(i) => crate::index::source::record_of(i).await,
+                    None => None,
+                };
+                Ok((inspect, record))
+            })
+            .await;
+        // Without DNS settings to write, a failed read only costs the
+        // index a relist (it says so itself), not the pod.
         if let Some(content) = resolv {
-            self.write_resolv_conf(id, content)
+            let inspect = inspect?
+                .ok_or_else(|| Error::not_found(format!("pause container {id} vanished")))?;
+            write_resolv_conf(inspect, content)
                 .await
                 .map_err(|e| e.context("writing the pod's resolv.conf"))?;
         }
@@ -196,21 +225,6 @@ impl Runtime {
         }
     }
 
-    async fn write_resolv_conf(&self, id: &str, content: &str) -> Result<()> {
-        let inspect = self
-            .docker()
-            .inspect_container(id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("pause container {id} vanished")))?;
-        let path = inspect
-            .resolv_conf_path
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| Error::internal("Docker reported no resolv.conf path"))?;
-        tokio::fs::write(&path, content)
-            .await
-            .map_err(|e| Error::internal(format!("{path}: {e}")))
-    }
-
     /// The sandbox image must be there; kubelet never pulls it. Pull it, and
     /// when no registry answers, build docker-cri's own offline.
     pub(crate) async fn ensure_pause_image(&self) -> Result<()> {
@@ -236,6 +250,21 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Docker rewrites the pause container's resolv.conf when it starts it;
+/// the pod's DNS settings go in after that.
+async fn write_resolv_conf(
+    inspect: bollard::models::ContainerInspectResponse,
+    content: &str,
+) -> Result<()> {
+    let path = inspect
+        .resolv_conf_path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Error::internal("Docker reported no resolv.conf path"))?;
+    tokio::fs::write(&path, content)
+        .await
+        .map_err(|e| Error::internal(format!("{path}: {e}")))
 }
 
 /// runc applies the pod's sysctls when the pause container starts; a value
