@@ -1,6 +1,6 @@
 //! GetContainerEvents: the index's container events, with the pod's CNI
-//! addresses filled in, until the subscriber falls too far behind or
-//! docker-cri shuts down.
+//! addresses and image volumes shown as the status RPCs show them, until
+//! the subscriber falls too far behind or docker-cri shuts down.
 
 use std::sync::Arc;
 
@@ -26,6 +26,9 @@ impl Runtime {
                 Ok(mut event) => {
                     if let Some(status) = event.pod_sandbox_status.as_mut() {
                         runtime.add_cni_network(status);
+                    }
+                    for status in &mut event.containers_statuses {
+                        runtime.image_volumes.describe(&mut status.mounts);
                     }
                     Some((Ok(event), Some((receiver, runtime))))
                 }

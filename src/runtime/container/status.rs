@@ -19,7 +19,7 @@ impl Runtime {
             return Err(Error::invalid("container_id is required"));
         }
         if !verbose && let Some(found) = self.index.container_status(id) {
-            let status = match found {
+            let mut status = match found {
                 Lookup::Found(status) => status,
                 Lookup::Missing => {
                     return Err(Error::not_found(format!("container {id:?} not found")));
@@ -35,6 +35,7 @@ impl Runtime {
                 // Its last lines reach the log file before EXITED is reported.
                 self.drain_container_log(&status.id).await;
             }
+            self.image_volumes.describe(&mut status.mounts);
             return Ok((status, HashMap::new()));
         }
         let inspect = self.inspect_managed_container(id).await?;
