@@ -49,6 +49,19 @@ async fn counters_and_histograms_move_with_calls() {
         assert_eq!(err.code(), tonic::Code::NotFound);
     }
 
+    let mut images = server.images().await;
+    for _ in 0..2 {
+        let absent = images
+            .image_status(api::ImageStatusRequest {
+                image: common::image_spec("docker-cri-test/absent:none"),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(absent.image.is_none());
+    }
+
     let (head, body) = scrape(port, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
@@ -89,11 +102,14 @@ async fn counters_and_histograms_move_with_calls() {
         Some(3.0),
         "{body}"
     );
-    // ContainerStatus of a full ID asks Docker once each: two 404s.
+    // ContainerStatus of an unknown ID is answered from the index (once
+    // in sync) without asking Docker; ImageStatus of an absent image asks
+    // Docker once each: two 404s. (The index inspects containers — also
+    // other tests' — so container inspects are not counted here.)
     assert_eq!(
         value(
             &body,
-            "docker_cri_docker_calls_total{call=\"inspect container\",outcome=\"not_found\"}"
+            "docker_cri_docker_calls_total{call=\"inspect image\",outcome=\"not_found\"}"
         ),
         Some(2.0),
         "{body}"
