@@ -8,6 +8,7 @@
 //! does not understand goes to serde_json, so an odd line costs time, not
 //! correctness; a line neither can read is an error the caller skips.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use bytes::BytesMut;
@@ -92,7 +93,10 @@ fn stream_of(name: &[u8]) -> Option<LogStream> {
 /// other than `Z` (Docker writes UTC) goes as it is. Returns its nanos and
 /// where it went.
 fn put_time(text: &[u8], out: &mut BytesMut) -> Option<(i64, Range<usize>)> {
-    let nanos = rfc3339_nanos(std::str::from_utf8(text).ok()?)?;
+    let nanos = match utc_nanos(text) {
+        Some(nanos) => nanos,
+        None => rfc3339_nanos(std::str::from_utf8(text).ok()?)?,
+    };
     let start = out.len();
     match text.split_last() {
         Some((b'Z', head)) if head.len() >= 19 => {
@@ -108,6 +112,45 @@ fn put_time(text: &[u8], out: &mut BytesMut) -> Option<(i64, Range<usize>)> {
         _ => out.extend_from_slice(text),
     }
     Some((nanos, start..out.len()))
+}
+
+thread_local! {
+    /// The last whole second parsed on this thread, as text and as Unix
+    /// seconds: lines come in bursts, and a burst mostly shares its second.
+    static LAST_SECOND: Cell<([u8; 19], i64)> = const { Cell::new(([0; 19], 0)) };
+}
+
+/// Docker's own shape, `2006-01-02T15:04:05[.fraction]Z`, to nanoseconds;
+/// `None` for anything else (the general parser takes it). Only a second
+/// not seen last on this thread goes through the calendar arithmetic.
+fn utc_nanos(text: &[u8]) -> Option<i64> {
+    let (head, rest) = (text.get(..19)?, &text[19..]);
+    let digits = match rest.strip_suffix(b"Z")? {
+        [] => &[][..],
+        [b'.', d @ ..] if (1..=9).contains(&d.len()) => d,
+        _ => return None,
+    };
+    let mut frac = 0i64;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        frac = frac * 10 + i64::from(d - b'0');
+    }
+    frac *= 10i64.pow(9 - digits.len() as u32);
+    let (cached, secs) = LAST_SECOND.with(Cell::get);
+    let secs = if cached == head {
+        secs
+    } else {
+        let mut whole = [b'Z'; 20];
+        whole[..19].copy_from_slice(head);
+        let secs = rfc3339_nanos(std::str::from_utf8(&whole).ok()?)? / 1_000_000_000;
+        let mut key = [0u8; 19];
+        key.copy_from_slice(head);
+        LAST_SECOND.with(|c| c.set((key, secs)));
+        secs
+    };
+    secs.checked_mul(1_000_000_000)?.checked_add(frac)
 }
 
 /// The fast route; `None` hands the line to serde_json.

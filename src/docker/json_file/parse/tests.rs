@@ -135,3 +135,28 @@ fn malformed_lines_are_errors_and_leave_the_buffer_alone() {
         Some(ParseError::Stream("stdin".into()))
     );
 }
+
+#[test]
+fn the_cached_second_agrees_with_the_general_parser() {
+    let times = [
+        "2026-11-30T15:56:59.446225999Z",
+        "2026-11-30T15:56:59.5Z",
+        "2026-11-30T15:56:59Z",
+        "2026-11-30T15:57:00.000000001Z",
+        "2026-11-30T15:56:59.1Z",
+        "2024-02-29T23:59:59.999999999Z",
+    ];
+    for t in times.iter().chain(times.iter()) {
+        assert_eq!(utc_nanos(t.as_bytes()), rfc3339_nanos(t), "{t}");
+    }
+    // Not Docker's shape: left to the general parser.
+    for t in [
+        "2026-11-30T15:56:59.1234567891Z",
+        "2026-11-30T15:56:59.Z",
+        "2026-11-30T15:56:59.1+00:00",
+        "2026-11-30T15:56:5x.1Z",
+        "2026-11-30",
+    ] {
+        assert_eq!(utc_nanos(t.as_bytes()), None, "{t}");
+    }
+}
