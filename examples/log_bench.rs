@@ -216,7 +216,7 @@ async fn measure(
     for i in 0..n {
         let id = rt
             .create_container(api::CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
+                pod_sandbox_id: sandbox.to_string(),
                 config: Some(api::ContainerConfig {
                     metadata: Some(api::ContainerMetadata {
                         name: format!("p{i}"),
