@@ -29,8 +29,10 @@ use super::parse::{Parsed, parse_line};
 use crate::docker::logs::{LogMessage, RunState};
 use crate::error::{Error, Result};
 
-/// Bytes asked for per read; also the batch the writer gets at once.
-const READ_SIZE: usize = 256 * 1024;
+/// Bytes asked for per read; also the batch the writer gets at once. The
+/// buffer is let go while a container is idle (see `idle`), so a node of
+/// mostly quiet containers does not hold one per container.
+const READ_SIZE: usize = 128 * 1024;
 /// A line longer than this (Docker's are at most 16 KiB of content, some
 /// 100 KiB escaped) is not Docker's; it is dropped rather than buffered.
 const MAX_LINE: usize = 4 * 1024 * 1024;
@@ -53,7 +55,10 @@ impl Default for Timing {
         Timing {
             poll_min: Duration::from_millis(25),
             poll_max: Duration::from_millis(250),
-            stop_check: Duration::from_secs(1),
+            // ContainerStatus of an exited container wakes the follower
+            // (`DockerLogs::stopped`), so this is only the backstop; each
+            // check is an inspect, per idle container.
+            stop_check: Duration::from_secs(5),
         }
     }
 }
@@ -160,7 +165,7 @@ impl Follower {
             max_file: max_file.max(1),
             queue: files,
             current: Open::new(first)?,
-            buf: vec![0; READ_SIZE],
+            buf: Vec::new(),
             filled: 0,
             discarding: false,
             since,
@@ -220,6 +225,10 @@ impl Follower {
                     Err(e) => tracing::debug!(error = %e, "container state unknown"),
                 }
             }
+            if self.poll == self.timing.poll_max && self.filled == 0 {
+                // Idle for a while: the buffer goes until data comes.
+                self.buf = Vec::new();
+            }
             tokio::select! {
                 () = tokio::time::sleep(self.poll) => {}
                 () = self.wake.notified() => self.last_check = None,
@@ -235,7 +244,9 @@ impl Follower {
 
     /// One read: `Ok(None)` at EOF, else the messages of its whole lines.
     fn read_some(&mut self) -> io::Result<Option<Vec<LogMessage>>> {
-        if self.filled == self.buf.len() {
+        if self.buf.is_empty() {
+            self.buf.resize(READ_SIZE, 0);
+        } else if self.filled == self.buf.len() {
             if self.buf.len() >= MAX_LINE {
                 tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
                 self.filled = 0;
