@@ -24,8 +24,7 @@ use tokio::sync::Notify;
 use super::DockerClient;
 use super::logs::{LogMessage, LogSource, RunState};
 use crate::error::{Error, Result};
-pub use follow::Timing;
-pub use parse::{ParseError, Parsed, parse_line};
+use follow::Timing;
 
 /// Where Docker keeps a container's json-file log, when docker-cri can
 /// read it itself.
