@@ -4,6 +4,9 @@
 //!     cargo build --release --bin docker-cri --example log_bench
 //!     target/release/examples/log_bench [N=50] [T=30] [RATE_KIB=1024]
 //!
+//! N may be a list (`10,25,50`): one run each, a fresh docker-cri per run,
+//! and a summary table at the end.
+//!
 //! Runs the docker-cri binary built next to this example (or
 //! $DOCKER_CRI_BIN) as a separate process against the local Docker and
 //! prints: docker-cri's CPU (from /proc/<pid>/stat) and peak RSS, dockerd's
@@ -11,7 +14,10 @@
 //! floor: docker-cri cannot copy faster than Docker stores) and docker-cri
 //! wrote to the CRI files, and the lag from Docker's timestamp of a line to
 //! the moment the line is in the CRI file (sampled by polling every 20 ms,
-//! so figures include up to 20 ms of polling delay). Removes what it made.
+//! so figures include up to 20 ms of polling delay). Lines per second are
+//! the byte rates divided by each format's line length (every line the
+//! containers print is the same 100 bytes), so the JSON and CRI rates
+//! compare directly. Removes what it made.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -31,7 +37,10 @@ const POLL: Duration = Duration::from_millis(20);
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
+    let ns: Vec<usize> = args
+        .next()
+        .map(|a| a.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![50]);
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(30);
     let rate_kib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1024);
 
@@ -56,9 +65,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(&built.stderr)
     );
 
+    let mut results = Vec::new();
+    for &n in &ns {
+        results.push(run(&docker, &bin, n, secs, rate_kib).await?);
+    }
+    if results.len() > 1 {
+        println!(
+            "\n   N  cri CPU%  dockerd CPU%  RSS MiB  JSON lines/s  CRI lines/s  lag p50/p99 ms"
+        );
+        for r in &results {
+            println!(
+                "{:>4}  {:>8.1}  {:>12.1}  {:>7.1}  {:>12.0}  {:>11.0}  {:.0}/{:.0}",
+                r.n, r.cpu, r.dockerd_cpu, r.rss_mib, r.json_lines, r.cri_lines, r.p50_ms, r.p99_ms
+            );
+        }
+    }
+    for image in [IMAGE, PAUSE] {
+        let _ = docker
+            .remove_image(
+                image,
+                Some(RemoveImageOptionsBuilder::new().force(true).build()),
+                None,
+            )
+            .await;
+    }
+    Ok(())
+}
+
+struct Figures {
+    n: usize,
+    cpu: f64,
+    dockerd_cpu: f64,
+    rss_mib: f64,
+    json_lines: f64,
+    cri_lines: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn run(
+    docker: &Docker,
+    bin: &Path,
+    n: usize,
+    secs: u64,
+    rate_kib: u64,
+) -> Result<Figures, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("cri.sock");
-    let mut server = Command::new(&bin)
+    let server = Command::new(bin)
         .arg(format!(
             "--container-runtime-endpoint=unix://{}",
             socket.display()
@@ -72,7 +126,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .args(["--docker-log-max-size=1g", "--log-level=warn"])
         .stderr(Stdio::inherit())
         .spawn()?;
-    let pid = server.id() as i32;
+    // Killed however this run ends.
+    let server = Reaped(server);
+    let pid = server.0.id() as i32;
     for _ in 0..250 {
         if socket.exists() {
             break;
@@ -99,6 +155,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .into_inner()
         .pod_sandbox_id;
+    let measured = measure(
+        &mut rt,
+        docker,
+        &sandbox,
+        &sandbox_config,
+        &logs,
+        pid,
+        n,
+        secs,
+        rate_kib,
+    )
+    .await;
+    println!("\ncleaning up...");
+    let _ = rt
+        .stop_pod_sandbox(api::StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await;
+    let _ = rt
+        .remove_pod_sandbox(api::RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await;
+    drop(server);
+    measured
+}
+
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Runtime =
+    docker_cri::api::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    rt: &mut Runtime,
+    docker: &Docker,
+    sandbox: &str,
+    sandbox_config: &api::PodSandboxConfig,
+    logs: &Path,
+    pid: i32,
+    n: usize,
+    secs: u64,
+    rate_kib: u64,
+) -> Result<Figures, Box<dyn std::error::Error>> {
     // ~100-byte lines in bursts ten times a second.
     let burst = rate_kib * 1024 / 10;
     let script = format!(
@@ -109,7 +216,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let id = rt
             .create_container(api::CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
+                pod_sandbox_id: sandbox.to_string(),
                 config: Some(api::ContainerConfig {
                     metadata: Some(api::ContainerMetadata {
                         name: format!("p{i}"),
@@ -179,54 +286,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default()
     };
     let mb = |b: u64| b as f64 / window / 1e6;
+    // Bytes per line of each format, from the first line of the first
+    // container's files.
+    let line_len = |path: &Path| {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| b.iter().position(|c| *c == b'\n').map(|i| (i + 1) as f64))
+    };
+    let json_line = containers
+        .first()
+        .and_then(|c| line_len(&c.2))
+        .unwrap_or(1.0);
+    let cri_line = containers
+        .first()
+        .and_then(|c| line_len(&c.1))
+        .unwrap_or(1.0);
+    let per_sec = |b: u64, len: f64| b as f64 / len / window;
+    let dockerd_cpu = match (cpu0.1, cpu1.1) {
+        (Some(a), Some(b)) => pct(a, b),
+        _ => f64::NAN,
+    };
+    let figures = Figures {
+        n,
+        cpu: pct(cpu0.0, cpu1.0),
+        dockerd_cpu,
+        rss_mib: peak_rss as f64 / 1024.0,
+        json_lines: per_sec(json1 - json0, json_line),
+        cri_lines: per_sec(cri1 - cri0, cri_line),
+        p50_ms: at(0.5).as_secs_f64() * 1e3,
+        p99_ms: at(0.99).as_secs_f64() * 1e3,
+    };
     println!("\nwindow {window:.1}s, {n} containers, ~{rate_kib} KiB/s each");
     println!(
         "docker-cri CPU            {:>8.1} % of one core",
-        pct(cpu0.0, cpu1.0)
+        figures.cpu
     );
-    if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
-        println!("dockerd CPU (reference)   {:>8.1} % of one core", pct(a, b));
-    }
+    println!("dockerd CPU (reference)   {dockerd_cpu:>8.1} % of one core");
+    println!("docker-cri peak RSS       {:>8.1} MiB", figures.rss_mib);
     println!(
-        "docker-cri peak RSS       {:>8.1} MiB",
-        peak_rss as f64 / 1024.0
+        "Docker JSON written       {:>8.2} MB/s, {:>8.0} lines/s (the floor)",
+        mb(json1 - json0),
+        figures.json_lines
     );
     println!(
-        "Docker JSON written       {:>8.2} MB/s (the floor)",
-        mb(json1 - json0)
+        "CRI files written         {:>8.2} MB/s, {:>8.0} lines/s",
+        mb(cri1 - cri0),
+        figures.cri_lines
     );
-    println!("CRI files written         {:>8.2} MB/s", mb(cri1 - cri0));
     println!(
         "lag p50 / p99 / max       {:>8.0} / {:.0} / {:.0} ms ({} samples)",
-        at(0.5).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
+        figures.p50_ms,
+        figures.p99_ms,
         lags.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         lags.len()
     );
 
-    println!("\ncleaning up...");
-    let _ = rt
-        .stop_pod_sandbox(api::StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await;
-    let _ = rt
-        .remove_pod_sandbox(api::RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await;
-    let _ = server.kill();
-    let _ = server.wait();
-    for image in [IMAGE, PAUSE] {
-        let _ = docker
-            .remove_image(
-                image,
-                Some(RemoveImageOptionsBuilder::new().force(true).build()),
-                None,
-            )
-            .await;
-    }
-    Ok(())
+    Ok(figures)
 }
 
 async fn build_busybox(docker: &Docker) -> Result<(), Box<dyn std::error::Error>> {

@@ -465,3 +465,110 @@ async fn remove_pod_sandbox_drops_the_state_of_its_containers() {
         .unwrap();
     assert!(!state.exists());
 }
+
+/// Prints `out 1` … `out 20000` (and `err n` for every third) in paced
+/// bursts: Docker rotates its json file every ~150 ms meanwhile.
+const BURSTS: &str = "awk 'BEGIN { for (i = 1; i <= 20000; i++) { print \"out \" i; \
+                      if (i % 3 == 0) print \"err \" i > \"/dev/stderr\"; \
+                      if (i % 500 == 0) { fflush(); system(\"sleep 0.05\") } } }'";
+
+#[tokio::test]
+async fn docker_rotating_its_json_file_while_copying_loses_nothing() {
+    let server = Server::start(&[
+        "--docker-log-max-size",
+        "100k",
+        "--docker-log-max-file",
+        "3",
+    ])
+    .await;
+    let mut pod = Pod::new(&server).await;
+    let id = pod.create(&pod.ctr("burst", BURSTS)).await.unwrap();
+    pod.start(&id).await.unwrap();
+    pod.wait_exit(&id).await;
+    let json = common::docker()
+        .await
+        .inspect_container(&id, None)
+        .await
+        .unwrap()
+        .log_path
+        .unwrap();
+    assert!(
+        Path::new(&format!("{json}.2")).exists(),
+        "Docker rotated its file at least twice"
+    );
+    let last = assert_sequence_complete(&read(&log_file(&pod, "burst")));
+    assert_eq!(last, 20000);
+}
+
+/// Fallback: a running container with a driver docker-cri does not read
+/// itself (as cri-dockerd may have created it) is copied through Docker's
+/// logs API once ReopenContainerLog gives it a writer.
+#[tokio::test]
+async fn a_container_with_another_log_driver_is_copied_through_the_api() {
+    use bollard::query_parameters::{
+        CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    };
+    let server = Server::start(&[]).await;
+    let mut pod = Pod::new(&server).await;
+    let docker = common::docker().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("foreign/0.log");
+    let labels = HashMap::from([
+        (
+            "io.kubernetes.docker.type".to_string(),
+            "container".to_string(),
+        ),
+        (
+            "io.kubernetes.container.logpath".to_string(),
+            path.display().to_string(),
+        ),
+    ]);
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(pod.image.name.clone()),
+        cmd: Some(vec!["sh".into(), "-c".into(), SEQ.into()]),
+        labels: Some(labels),
+        host_config: Some(bollard::models::HostConfig {
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some("local".into()),
+                config: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = common::unique("foreign-log");
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let id = docker
+        .create_container(Some(options), body)
+        .await
+        .unwrap()
+        .id;
+    docker
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .unwrap();
+    // In a task: a failed assertion still lets the container be removed.
+    let (task_docker, task_id) = (docker.clone(), id.clone());
+    let result = tokio::spawn(async move {
+        let (docker, id) = (task_docker, task_id);
+        reopen(&mut pod, &id).await.unwrap();
+        wait_for("output through the API", || last_seq(&read(&path)) >= 30).await;
+        let stop = StopContainerOptionsBuilder::new().t(0).build();
+        docker.stop_container(&id, Some(stop)).await.unwrap();
+        let printed = common::docker_logs(&id).await;
+        let docker_last = printed
+            .lines()
+            .filter_map(|l| l.strip_prefix("out ")?.parse::<u64>().ok())
+            .max()
+            .unwrap();
+        wait_for("the last line", || last_seq(&read(&path)) == docker_last).await;
+        assert_sequence_complete(&read(&path))
+    })
+    .await;
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    docker.remove_container(&id, Some(remove)).await.unwrap();
+    assert!(result.expect("the copy through the API") >= 30);
+}

@@ -60,6 +60,11 @@ pub trait LogSource: Send + Sync + 'static {
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>>;
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>>;
+
+    /// Docker reports the container stopped: a source that learns of the
+    /// stop by asking now and then asks now. (The API's stream ends by
+    /// itself.)
+    fn stopped(&self, _id: &str) {}
 }
 
 impl LogSource for Arc<DockerClient> {

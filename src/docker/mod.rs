@@ -14,6 +14,7 @@ mod error;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod json_file;
 pub mod logs;
 pub mod system;
 pub mod view;

@@ -183,6 +183,7 @@ impl LogManager {
     /// Waits, up to `bound`, for the writer of a stopped container to
     /// write its last lines.
     pub async fn wait_drained(&self, id: &str, bound: Duration) {
+        self.source.stopped(id);
         let done = lock(&self.writers).get(id).map(|h| h.done.clone());
         let Some(mut done) = done else {
             return;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::blocking;
@@ -121,7 +121,13 @@ impl Writer {
                     // what arrives within a moment into one write.
                     let deadline = tokio::time::Instant::now() + BATCH_PAUSE;
                     while end.is_none() && buf.len() < BATCH_BYTES {
-                        match tokio::time::timeout_at(deadline, stream.next()).await {
+                        // A message already there is taken without arming
+                        // a timer (most are: sources hand over batches).
+                        let next = match stream.next().now_or_never() {
+                            Some(item) => Ok(item),
+                            None => tokio::time::timeout_at(deadline, stream.next()).await,
+                        };
+                        match next {
                             Ok(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip, &mut newest),
                             Ok(Some(Err(e))) => end = Some(Outcome::Failed(e)),
                             Ok(None) => end = Some(Outcome::Ended),

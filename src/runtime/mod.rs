@@ -118,7 +118,7 @@ impl Runtime {
         );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
         let logs = crate::logs::LogManager::new(
-            Arc::new(docker.clone()),
+            Arc::new(crate::docker::json_file::DockerLogs::new(docker.clone())),
             config.root_directory.join("logs"),
             metrics.clone(),
         );

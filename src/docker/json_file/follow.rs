@@ -1,0 +1,390 @@
+//! Following one container's json-file log on disk: the rotated files
+//! (`<LogPath>.N` … `.1`, oldest first) then the current one, read by
+//! offset, polled at EOF, across Docker's rotations and truncations.
+//!
+//! Docker's rotation closes the current file, renames `.N-1`→`.N` … and
+//! `<LogPath>`→`.1`, then creates a new `<LogPath>`. A reader holding the
+//! old descriptor only has to finish it and open the path again; the new
+//! inode at the path says when. With `max-file=1` Docker truncates the one
+//! file instead (same inode, smaller size): the reader starts it over.
+//!
+//! Reads are `pread`s of recently written data (page cache) done on the
+//! async worker, as the writers' appends are: a hop to the blocking pool
+//! per chunk would cost more than the read.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::parse::{Parsed, parse_line};
+use crate::docker::logs::{LogMessage, RunState};
+use crate::error::{Error, Result};
+
+/// Bytes asked for per read; also the batch the writer gets at once. The
+/// buffer is let go while a container is idle (see `idle`), so a node of
+/// mostly quiet containers does not hold one per container.
+const READ_SIZE: usize = 128 * 1024;
+/// A line longer than this (Docker's are at most 16 KiB of content, some
+/// 100 KiB escaped) is not Docker's; it is dropped rather than buffered.
+const MAX_LINE: usize = 4 * 1024 * 1024;
+/// Lines stamped this much before `since` may still come after it in the
+/// file (stdout and stderr are copied apart), so the first file read is
+/// one that starts at least this much earlier.
+const REORDER_WINDOW_NANOS: i64 = 1_000_000_000;
+
+/// How often to look again at EOF, and how often to ask Docker whether
+/// the container still runs: the poll backs off while the file is idle.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    pub stop_check: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll_min: Duration::from_millis(25),
+            poll_max: Duration::from_millis(250),
+            // ContainerStatus of an exited container wakes the follower
+            // (`DockerLogs::stopped`), so this is only the backstop; each
+            // check is an inspect, per idle container.
+            stop_check: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Asks whether the container still runs.
+pub type StopCheck = Box<dyn FnMut() -> BoxFuture<'static, Result<RunState>> + Send>;
+
+struct Open {
+    file: File,
+    ino: u64,
+    offset: u64,
+}
+
+impl Open {
+    fn new(file: File) -> io::Result<Self> {
+        let ino = file.metadata()?.ino();
+        Ok(Open {
+            file,
+            ino,
+            offset: 0,
+        })
+    }
+}
+
+/// Opens `path` and its rotated files, oldest first, and positions the
+/// reader for `since`. Fails when `path` itself cannot be opened.
+pub fn open_files(path: &Path, max_file: u32, since: Option<i64>) -> io::Result<VecDeque<File>> {
+    // Newest first: a rotation between two opens then shows up as the
+    // same inode twice (dropped below), never as a file skipped.
+    let mut files = vec![Open::new(File::open(path)?)?];
+    for n in 1..=max_file.max(1) {
+        match File::open(rotated(path, n)).and_then(Open::new) {
+            Ok(f) if files.iter().all(|o| o.ino != f.ino) => files.push(f),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // The newest file starting well before `since` is the first needed.
+    let keep = match since {
+        None => files.len(),
+        Some(since) => files
+            .iter()
+            .position(|o| first_nanos(&o.file).is_some_and(|n| n < since - REORDER_WINDOW_NANOS))
+            .map_or(files.len(), |i| i + 1),
+    };
+    files.truncate(keep);
+    Ok(files.into_iter().rev().map(|o| o.file).collect())
+}
+
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// The time of a file's first line (it need not parse: `None`).
+fn first_nanos(file: &File) -> Option<i64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let line = &buf[..memchr::memchr(b'\n', &buf[..n])?];
+    parse_line(line, &mut BytesMut::new()).ok().map(|p| p.nanos)
+}
+
+pub struct Follower {
+    path: PathBuf,
+    max_file: u32,
+    /// Older files still to read before `current`.
+    queue: VecDeque<File>,
+    current: Open,
+    buf: Vec<u8>,
+    /// `buf[..filled]` holds read bytes not yet parsed (a line's start).
+    filled: usize,
+    /// Dropping an over-long line up to its `\n`.
+    discarding: bool,
+    /// Messages before the first one stamped at or after this are skipped.
+    since: Option<i64>,
+    stop_check: StopCheck,
+    /// Notified when docker-cri hears the container stopped: check now.
+    wake: Arc<Notify>,
+    timing: Timing,
+    poll: Duration,
+    last_check: Option<Instant>,
+    /// The container stopped: read to the end once more, then finish.
+    final_pass: bool,
+}
+
+impl Follower {
+    /// `files`: oldest first, the current file last (from [`open_files`]).
+    pub fn new(
+        path: PathBuf,
+        max_file: u32,
+        mut files: VecDeque<File>,
+        since: Option<i64>,
+        stop_check: StopCheck,
+        wake: Arc<Notify>,
+        timing: Timing,
+    ) -> io::Result<Self> {
+        let first = files
+            .pop_front()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no log file"))?;
+        Ok(Follower {
+            path,
+            max_file: max_file.max(1),
+            queue: files,
+            current: Open::new(first)?,
+            buf: Vec::new(),
+            filled: 0,
+            discarding: false,
+            since,
+            stop_check,
+            wake,
+            poll: timing.poll_min,
+            timing,
+            last_check: None,
+            final_pass: false,
+        })
+    }
+
+    /// The next messages in file order; `None` once the container has
+    /// stopped and everything is read.
+    pub async fn next_batch(&mut self) -> Option<Result<Vec<LogMessage>>> {
+        loop {
+            match self.read_some() {
+                Ok(Some(batch)) if !batch.is_empty() => {
+                    self.poll = self.timing.poll_min;
+                    return Some(Ok(batch));
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(path = %self.path.display(), error = %e, "reading a json log file failed");
+                    return Some(Err(io_error(e)));
+                }
+            }
+            // At the end of the current file.
+            if let Some(next) = self.queue.pop_front() {
+                match Open::new(next) {
+                    Ok(open) => self.switch(open),
+                    Err(e) => return Some(Err(io_error(e))),
+                }
+                continue;
+            }
+            match self.rotated_or_truncated() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Some(Err(io_error(e))),
+            }
+            if self.final_pass {
+                return None;
+            }
+            if self.stop_due() {
+                self.last_check = Some(Instant::now());
+                match (self.stop_check)().await {
+                    // Docker closes the log before it reports the stop, so
+                    // one more read gets the last lines.
+                    Ok(RunState::Stopped | RunState::Gone) => {
+                        self.final_pass = true;
+                        continue;
+                    }
+                    Ok(RunState::Running) => {}
+                    // Docker away (a restart with live-restore): the file
+                    // is still there to follow.
+                    Err(e) => tracing::debug!(error = %e, "container state unknown"),
+                }
+            }
+            if self.poll == self.timing.poll_max && self.filled == 0 {
+                // Idle for a while: the buffer goes until data comes.
+                self.buf = Vec::new();
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.poll) => {}
+                () = self.wake.notified() => self.last_check = None,
+            }
+            self.poll = (self.poll * 2).min(self.timing.poll_max);
+        }
+    }
+
+    fn stop_due(&self) -> bool {
+        self.last_check
+            .is_none_or(|at| at.elapsed() >= self.timing.stop_check)
+    }
+
+    /// One read: `Ok(None)` at EOF, else the messages of its whole lines.
+    fn read_some(&mut self) -> io::Result<Option<Vec<LogMessage>>> {
+        if self.buf.is_empty() {
+            self.buf.resize(READ_SIZE, 0);
+        } else if self.filled == self.buf.len() {
+            if self.buf.len() >= MAX_LINE {
+                tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
+                self.filled = 0;
+                self.discarding = true;
+            } else {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+        }
+        let n = self
+            .current
+            .file
+            .read_at(&mut self.buf[self.filled..], self.current.offset)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.current.offset += n as u64;
+        let end = self.filled + n;
+        let mut out = BytesMut::with_capacity(n + n / 4);
+        let mut parsed = Vec::new();
+        let mut start = 0;
+        // Only the new bytes can hold a `\n` not yet seen.
+        let mut from = self.filled;
+        while let Some(at) = memchr::memchr(b'\n', &self.buf[from..end]) {
+            let line = &self.buf[start..from + at];
+            if std::mem::take(&mut self.discarding) {
+                // The tail of an over-long line.
+            } else {
+                match parse_line(line, &mut out) {
+                    Ok(p) => self.gate(p, &mut parsed, &mut out),
+                    Err(e) => {
+                        tracing::debug!(path = %self.path.display(), error = %e, "json log line skipped")
+                    }
+                }
+            }
+            start = from + at + 1;
+            from = start;
+        }
+        self.buf.copy_within(start..end, 0);
+        self.filled = end - start;
+        if self.discarding {
+            self.filled = 0;
+        }
+        // One buffer for the whole read; each message holds slices of it.
+        let out = out.freeze();
+        let messages = parsed
+            .into_iter()
+            .map(|p: Parsed| LogMessage {
+                timestamp: out.slice(p.timestamp),
+                nanos: p.nanos,
+                stream: p.stream,
+                content: out.slice(p.content),
+            })
+            .collect();
+        // Back to the first read size once a long line has passed.
+        if self.filled < READ_SIZE && self.buf.len() > READ_SIZE {
+            self.buf.truncate(READ_SIZE);
+            self.buf.shrink_to_fit();
+        }
+        Ok(Some(messages))
+    }
+
+    /// Keeps a parsed line unless it comes before the `since` point.
+    fn gate(&mut self, p: Parsed, parsed: &mut Vec<Parsed>, out: &mut BytesMut) {
+        match self.since {
+            Some(since) if p.nanos < since => {
+                // Its bytes are the last in `out`: take them back.
+                out.truncate(p.timestamp.start.min(p.content.start));
+            }
+            _ => {
+                self.since = None;
+                parsed.push(p);
+            }
+        }
+    }
+
+    /// At EOF: whether Docker moved on to a new file at the path (switched
+    /// to it once the old one is read to its end) or truncated this one.
+    fn rotated_or_truncated(&mut self) -> io::Result<bool> {
+        let size = self.current.file.metadata()?.len();
+        if size < self.current.offset {
+            tracing::debug!(path = %self.path.display(), "json log truncated by Docker; reading it from the start");
+            self.current.offset = 0;
+            self.filled = 0;
+            return Ok(true);
+        }
+        let at_path = match std::fs::metadata(&self.path) {
+            Ok(m) => m.ino(),
+            // Between Docker's rename and its create, or the container is
+            // gone: nothing new to read yet.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if at_path == self.current.ino {
+            return Ok(false);
+        }
+        // Docker closed the old file before the rename: what is in it now
+        // is all there will be. Read it to its end, then take the new one.
+        if self.current.file.metadata()?.len() > self.current.offset {
+            return Ok(true);
+        }
+        // Docker may have rotated more than once since the last look: the
+        // files between the old one (now `.k`, or deleted) and the path
+        // come first.
+        let mut newer = VecDeque::new();
+        for n in 1..=self.max_file {
+            let rotated = rotated(&self.path, n);
+            match std::fs::metadata(&rotated) {
+                Ok(m) if m.ino() == self.current.ino => break,
+                Ok(_) => newer.push_front(File::open(&rotated)?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !newer.is_empty() {
+            tracing::debug!(path = %self.path.display(), files = newer.len(), "json log rotated more than once between reads");
+        }
+        newer.push_back(File::open(&self.path)?);
+        let first = newer.pop_front().map(Open::new).transpose()?;
+        self.queue = newer;
+        if let Some(open) = first {
+            self.switch(open);
+        }
+        Ok(true)
+    }
+
+    fn switch(&mut self, open: Open) {
+        if self.filled > 0 && !self.discarding {
+            tracing::debug!(path = %self.path.display(), bytes = self.filled, "json log file ended in a torn line; dropped");
+        }
+        self.filled = 0;
+        self.discarding = false;
+        self.current = open;
+    }
+}
+
+fn io_error(e: io::Error) -> Error {
+    Error::internal(format!("reading the container's json log: {e}"))
+}
+
+#[cfg(test)]
+mod tests;
