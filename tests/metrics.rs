@@ -155,3 +155,33 @@ async fn counters_and_histograms_move_with_calls() {
     }
     pod.stop(&id, 0).await.unwrap();
 }
+
+/// A container that exits with nobody asking its status: its log writer
+/// still finishes at once (the index's stop event wakes it), not at the
+/// follower's minute-long backstop check.
+#[tokio::test]
+async fn a_log_writer_finishes_when_its_container_stops_unasked() {
+    let port = common::free_port();
+    let server = Server::start(&["--metrics-bind-addr", &port.to_string()]).await;
+    let writers = || {
+        let (_, body) = scrape(port, "/metrics");
+        value(&body, "docker_cri_log_writers")
+    };
+    let mut pod = common::pod::Pod::new(&server).await;
+    let id = pod
+        .create(&pod.ctr("brief", "echo hi; sleep 2"))
+        .await
+        .unwrap();
+    pod.start(&id).await.unwrap();
+    assert_eq!(writers(), Some(1.0), "the running container's writer");
+    let started = std::time::Instant::now();
+    while writers() != Some(0.0) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the writer of the exited container is still running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(pod.logs.path().join("brief/0.log")).unwrap();
+    assert!(log.ends_with(" stdout F hi\n"), "{log:?}");
+}

@@ -180,6 +180,13 @@ impl LogManager {
         }
     }
 
+    /// Tells the container's log source it stopped (a follower of Docker's
+    /// file then reads to the end and finishes, instead of waiting for its
+    /// periodic check).
+    pub fn container_stopped(&self, id: &str) {
+        self.source.stopped(id);
+    }
+
     /// Waits, up to `bound`, for the writer of a stopped container to
     /// write its last lines.
     pub async fn wait_drained(&self, id: &str, bound: Duration) {

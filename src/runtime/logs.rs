@@ -132,3 +132,27 @@ fn log_path_of(docker_labels: Option<&HashMap<String, String>>) -> Option<PathBu
         .filter(|p| Path::new(p).is_absolute())
         .map(PathBuf::from)
 }
+
+impl Runtime {
+    /// Wakes a container's log follower as soon as the index sees the
+    /// container stop, so it finishes without polling Docker. Runs for the
+    /// life of the process.
+    pub async fn wake_log_followers_on_stop(&self) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut events = self.index.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(event)
+                    if event.container_event_type
+                        == crate::api::ContainerEventType::ContainerStoppedEvent as i32 =>
+                {
+                    self.logs.container_stopped(&event.container_id);
+                }
+                Ok(_) => {}
+                // Missed stops are caught by the followers' own checks.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}

@@ -62,6 +62,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     let streaming_task = tokio::spawn(streaming_server.run());
     // Lists and statuses come from memory once this has caught up.
     tokio::spawn(runtime.index().clone().run());
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.wake_log_followers_on_stop().await }
+    });
     // Containers that kept running (or exited) while docker-cri was down.
     tokio::spawn({
         let runtime = runtime.clone();

@@ -55,10 +55,11 @@ impl Default for Timing {
         Timing {
             poll_min: Duration::from_millis(25),
             poll_max: Duration::from_millis(250),
-            // ContainerStatus of an exited container wakes the follower
-            // (`DockerLogs::stopped`), so this is only the backstop; each
-            // check is an inspect, per idle container.
-            stop_check: Duration::from_secs(5),
+            // The index's stop events and ContainerStatus of an exited
+            // container wake the follower (`DockerLogs::stopped`), so this
+            // is only the backstop (an event stream down at that moment);
+            // each check is an inspect, per idle container.
+            stop_check: Duration::from_secs(60),
         }
     }
 }
