@@ -43,6 +43,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 #[path = "../tests/common/spdy.rs"]
 mod spdy;
 
+#[path = "bench_util/mod.rs"]
+mod bench_util;
+use bench_util::build_busybox;
+
 type BoxError = Box<dyn std::error::Error>;
 
 /// How much to measure (the command line).
@@ -83,7 +87,9 @@ async fn main() -> Result<(), BoxError> {
     }
     let docker = bollard::Docker::connect_with_unix_defaults()?;
     let image = format!("docker-cri-bench/busybox:{}", std::process::id());
-    build_busybox(&docker, &image).await?;
+    build_busybox(&docker, &image)
+        .await
+        .map_err(|e| -> BoxError { e.to_string().into() })?;
     let mut rt = client::runtime_client(client::connect(&socket).await?);
 
     let uid = format!("exec-bench-{}", std::process::id());
@@ -509,37 +515,4 @@ fn report(label: &str, samples: &mut [Duration]) -> (f64, f64) {
     let (p50, p99) = (at(0.50), at(0.99));
     println!("{label}: p50 {p50:.2} ms, p99 {p99:.2} ms");
     (p50, p99)
-}
-
-async fn build_busybox(docker: &bollard::Docker, name: &str) -> Result<(), BoxError> {
-    let busybox = std::fs::read("/bin/busybox")
-        .map_err(|e| format!("/bin/busybox (Debian busybox-static) is needed: {e}"))?;
-    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\n\
-                      RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, data, mode) in [
-        ("Dockerfile", dockerfile.as_bytes(), 0o644),
-        ("busybox", busybox.as_slice(), 0o755),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_cksum();
-        tar.append_data(&mut h, path, data)?;
-    }
-    let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
-        .t(name)
-        .rm(true)
-        .build();
-    let mut stream = docker.build_image(
-        options,
-        None,
-        Some(bollard::body_full(tar.into_inner()?.into())),
-    );
-    while let Some(item) = stream.next().await {
-        if let Some(err) = item?.error_detail.and_then(|d| d.message) {
-            return Err(err.into());
-        }
-    }
-    Ok(())
 }

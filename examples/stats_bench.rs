@@ -19,23 +19,9 @@ use docker_cri::api;
 use docker_cri::client;
 use docker_cri::config::Config;
 
-/// utime + stime of a process, in clock ticks (USER_HZ, 100 a second).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields overall.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn dockerd_pid() -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (comm.trim() == "dockerd").then_some(pid)
-    })
-}
+#[path = "bench_util/mod.rs"]
+mod bench_util;
+use bench_util::{cpu_ticks, dockerd_pid};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
