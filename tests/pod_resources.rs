@@ -4,61 +4,10 @@
 
 mod common;
 
-use common::pod::Pod;
-use common::{Server, TestImage, unique};
+use common::Server;
+use common::pod::{ParentedPod, Pod};
 use docker_cri::api;
 use tonic::Code;
-
-/// A pod under its own cgroupfs parent, its cgroup directories removed at
-/// the end (Docker leaves the parent's behind).
-struct ParentedPod {
-    pod: Option<Pod>,
-    parent: String,
-}
-
-impl ParentedPod {
-    async fn new(server: &Server) -> ParentedPod {
-        let parent = format!("/{}", unique("docker-cri-test"));
-        let linux = api::LinuxPodSandboxConfig {
-            cgroup_parent: parent.clone(),
-            ..Default::default()
-        };
-        let pod = Pod::with_linux(server, TestImage::busybox(None).await, "", Some(linux)).await;
-        ParentedPod {
-            pod: Some(pod),
-            parent,
-        }
-    }
-
-    fn pod(&mut self) -> &mut Pod {
-        self.pod.as_mut().expect("pod until drop")
-    }
-
-    fn read(&self, controller: &str, file: &str) -> String {
-        let path = format!(
-            "/sys/fs/cgroup/{controller}/{}/{file}",
-            self.parent.trim_start_matches('/')
-        );
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for ParentedPod {
-    fn drop(&mut self) {
-        drop(self.pod.take());
-        let rel = self.parent.trim_start_matches('/');
-        for dir in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(dir.path().join(rel));
-        }
-    }
-}
 
 /// The test reads v1 files at the cgroupfs driver's paths; the daemon under
 /// test (DOCKER_CRI_TEST_DOCKER_SOCKET or the host's) says which driver.

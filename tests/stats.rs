@@ -6,8 +6,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::pod::{Pod, Runtime, resources};
-use common::{Server, TestImage, unique};
+use common::pod::{ParentedPod, Pod, Runtime, resources};
+use common::{Server, unique};
 use docker_cri::api;
 
 const MIB: u64 = 1 << 20;
@@ -280,48 +280,6 @@ async fn list_filters_and_stopped_containers() {
     )
     .await;
     assert_eq!(ids(&after), vec![a]);
-}
-
-/// A pod under its own cgroup parent (as kubelet runs them), removed with
-/// its cgroup directories at the end.
-struct ParentedPod {
-    pod: Option<Pod>,
-    parent: String,
-}
-
-impl ParentedPod {
-    async fn new(server: &Server) -> ParentedPod {
-        let parent = format!("/{}", unique("docker-cri-test"));
-        let linux = api::LinuxPodSandboxConfig {
-            cgroup_parent: parent.clone(),
-            ..Default::default()
-        };
-        let pod = Pod::with_linux(server, TestImage::busybox(None).await, "", Some(linux)).await;
-        ParentedPod {
-            pod: Some(pod),
-            parent,
-        }
-    }
-
-    fn pod(&mut self) -> &mut Pod {
-        self.pod.as_mut().expect("pod until drop")
-    }
-}
-
-impl Drop for ParentedPod {
-    fn drop(&mut self) {
-        // Removes the pod's containers, then the cgroup directories Docker
-        // made for the parent (empty by then).
-        drop(self.pod.take());
-        let rel = self.parent.trim_start_matches('/');
-        for dir in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = std::fs::remove_dir(dir.path().join(rel));
-        }
-    }
 }
 
 #[tokio::test]

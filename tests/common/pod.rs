@@ -203,3 +203,55 @@ pub fn resources(c: &mut api::ContainerConfig) -> &mut api::LinuxContainerResour
         .resources
         .get_or_insert_with(Default::default)
 }
+
+/// A pod under its own cgroupfs parent (as kubelet runs them), its cgroup
+/// directories removed at the end (Docker leaves the parent's behind).
+pub struct ParentedPod {
+    pod: Option<Pod>,
+    parent: String,
+}
+
+impl ParentedPod {
+    pub async fn new(server: &Server) -> ParentedPod {
+        let parent = format!("/{}", unique("docker-cri-test"));
+        let linux = api::LinuxPodSandboxConfig {
+            cgroup_parent: parent.clone(),
+            ..Default::default()
+        };
+        let pod = Pod::with_linux(server, TestImage::busybox(None).await, "", Some(linux)).await;
+        ParentedPod {
+            pod: Some(pod),
+            parent,
+        }
+    }
+
+    pub fn pod(&mut self) -> &mut Pod {
+        self.pod.as_mut().expect("pod until drop")
+    }
+
+    /// A file of the parent's cgroup directory under a v1 controller.
+    pub fn read(&self, controller: &str, file: &str) -> String {
+        let path = format!(
+            "/sys/fs/cgroup/{controller}/{}/{file}",
+            self.parent.trim_start_matches('/')
+        );
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for ParentedPod {
+    fn drop(&mut self) {
+        drop(self.pod.take());
+        let rel = self.parent.trim_start_matches('/');
+        for dir in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(dir.path().join(rel));
+        }
+    }
+}
