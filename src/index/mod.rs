@@ -72,6 +72,9 @@ pub struct Index<S> {
     state: Mutex<State>,
     tickets: AtomicU64,
     events: broadcast::Sender<api::ContainerEventResponse>,
+    /// IDs of containers that just stopped: a light feed for the log
+    /// followers, so full events are only built while someone wants them.
+    stops: broadcast::Sender<String>,
     /// Set when an entry could not be refreshed: the index no longer knows
     /// it is right, and the sync loop relists.
     resync: Notify,
@@ -93,6 +96,7 @@ impl<S: StateSource> Index<S> {
             state: Mutex::default(),
             tickets: AtomicU64::new(1),
             events: broadcast::channel(EVENT_BUFFER).0,
+            stops: broadcast::channel(EVENT_BUFFER).0,
             resync: Notify::new(),
             queued: Mutex::default(),
             reading: Mutex::default(),
@@ -200,6 +204,7 @@ impl<S: StateSource> Index<S> {
             return;
         }
         let changed = old != record;
+        let new_phase = record.as_ref().map(|r| r.phase);
         let removal = record.is_none();
         let slot = match record {
             Some(record) => Slot {
@@ -211,6 +216,13 @@ impl<S: StateSource> Index<S> {
             None => tombstone(ticket, observed_at),
         };
         state.slots.insert(id.to_string(), slot);
+        if changed && self.stops.receiver_count() > 0 {
+            let stopped = events::transitions(old.as_ref().map(|r| r.phase), new_phase)
+                .contains(&api::ContainerEventType::ContainerStoppedEvent);
+            if stopped {
+                let _ = self.stops.send(id.to_string());
+            }
+        }
         if changed && self.events.receiver_count() > 0 {
             for event in events::changes(&state, id, old.as_ref()) {
                 // No subscriber left is not an error.
@@ -222,6 +234,11 @@ impl<S: StateSource> Index<S> {
                 .slots
                 .retain(|_, s| s.removed.is_none_or(|at| at.elapsed() < TOMBSTONE_TTL));
         }
+    }
+
+    /// The IDs of containers (and sandboxes) as they stop, from now on.
+    pub fn subscribe_stops(&self) -> broadcast::Receiver<String> {
+        self.stops.subscribe()
     }
 
     /// A stream of container events from now on.

@@ -525,3 +525,24 @@ async fn known_answers_full_ids_of_what_it_holds_only_while_synced() {
     index.forget("s1");
     assert_eq!(index.known("s1"), None);
 }
+
+#[tokio::test]
+async fn the_stop_feed_names_containers_as_they_stop_and_nothing_else() {
+    let fake = Arc::new(Fake::default());
+    let index = Index::new(fake.clone());
+    index.relist().await.unwrap();
+    let mut stops = index.subscribe_stops();
+    fake.put(container("c1", "s1", Phase::Running));
+    index.refresh("c1").await;
+    fake.put(container("c1", "s1", Phase::Exited));
+    index.refresh("c1").await;
+    fake.put(container("c2", "s1", Phase::Running));
+    index.refresh("c2").await;
+    fake.remove("c2");
+    index.forget("c2");
+    let mut got = Vec::new();
+    while let Ok(id) = stops.try_recv() {
+        got.push(id);
+    }
+    assert_eq!(got, vec!["c1".to_string(), "c2".to_string()]);
+}

@@ -139,16 +139,10 @@ impl Runtime {
     /// life of the process.
     pub async fn wake_log_followers_on_stop(&self) {
         use tokio::sync::broadcast::error::RecvError;
-        let mut events = self.index.subscribe();
+        let mut stops = self.index.subscribe_stops();
         loop {
-            match events.recv().await {
-                Ok(event)
-                    if event.container_event_type
-                        == crate::api::ContainerEventType::ContainerStoppedEvent as i32 =>
-                {
-                    self.logs.container_stopped(&event.container_id);
-                }
-                Ok(_) => {}
+            match stops.recv().await {
+                Ok(id) => self.logs.container_stopped(&id),
                 // Missed stops are caught by the followers' own checks.
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
