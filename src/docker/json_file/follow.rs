@@ -26,12 +26,14 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::parse::{Parsed, parse_line};
+use super::watch::{Armed, FileWatch};
 use crate::docker::logs::{LogMessage, RunState};
 use crate::error::{Error, Result};
 
-/// Bytes asked for per read; also the batch the writer gets at once. The
-/// buffer is let go while a container is idle (see `idle`), so a node of
-/// mostly quiet containers does not hold one per container.
+/// Most bytes asked for per read; also the batch the writer gets at once.
+/// The buffer is sized to what is there to read and let go while the file
+/// is idle, so a node of mostly quiet containers does not hold (or zero,
+/// at every poll) one per container.
 const READ_SIZE: usize = 128 * 1024;
 /// A line longer than this (Docker's are at most 16 KiB of content, some
 /// 100 KiB escaped) is not Docker's; it is dropped rather than buffered.
@@ -42,11 +44,15 @@ const MAX_LINE: usize = 4 * 1024 * 1024;
 const REORDER_WINDOW_NANOS: i64 = 1_000_000_000;
 
 /// How often to look again at EOF, and how often to ask Docker whether
-/// the container still runs: the poll backs off while the file is idle.
+/// the container still runs: the poll backs off while the file is idle,
+/// then (with a [`FileWatch`]) sleeps until Docker touches the file.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub poll_min: Duration,
     pub poll_max: Duration,
+    /// The longest sleep of an idle follower whose file is watched: only
+    /// a backstop, as the watch wakes it.
+    pub idle: Duration,
     pub stop_check: Duration,
 }
 
@@ -55,6 +61,7 @@ impl Default for Timing {
         Timing {
             poll_min: Duration::from_millis(25),
             poll_max: Duration::from_millis(250),
+            idle: Duration::from_secs(30),
             // The index's stop events and ContainerStatus of an exited
             // container wake the follower (`DockerLogs::stopped`), so this
             // is only the backstop (an event stream down at that moment);
@@ -62,6 +69,14 @@ impl Default for Timing {
             stop_check: Duration::from_secs(60),
         }
     }
+}
+
+/// What wakes a sleeping follower besides its timer.
+pub struct Wake {
+    /// docker-cri heard the container stopped: check now.
+    pub stopped: Arc<Notify>,
+    /// Watches the file while it is idle; `None`: polling only.
+    pub files: Option<FileWatch>,
 }
 
 /// Asks whether the container still runs.
@@ -138,13 +153,18 @@ pub struct Follower {
     /// Messages before the first one stamped at or after this are skipped.
     since: Option<i64>,
     stop_check: StopCheck,
-    /// Notified when docker-cri hears the container stopped: check now.
-    wake: Arc<Notify>,
+    wake: Wake,
+    /// Woken by `wake.files` while `armed`.
+    changed: Arc<Notify>,
+    armed: Option<Armed>,
     timing: Timing,
     poll: Duration,
     last_check: Option<Instant>,
     /// The container stopped: read to the end once more, then finish.
     final_pass: bool,
+    /// Nothing at the path at the last look (mid-rotation): a watch on
+    /// the old file would not see the new one come.
+    path_missing: bool,
 }
 
 impl Follower {
@@ -155,7 +175,7 @@ impl Follower {
         mut files: VecDeque<File>,
         since: Option<i64>,
         stop_check: StopCheck,
-        wake: Arc<Notify>,
+        wake: Wake,
         timing: Timing,
     ) -> io::Result<Self> {
         let first = files
@@ -172,10 +192,13 @@ impl Follower {
             since,
             stop_check,
             wake,
+            changed: Arc::new(Notify::new()),
+            armed: None,
             poll: timing.poll_min,
             timing,
             last_check: None,
             final_pass: false,
+            path_missing: false,
         })
     }
 
@@ -226,15 +249,54 @@ impl Follower {
                     Err(e) => tracing::debug!(error = %e, "container state unknown"),
                 }
             }
-            if self.poll == self.timing.poll_max && self.filled == 0 {
-                // Idle for a while: the buffer goes until data comes.
+            if self.poll < self.timing.poll_max || self.path_missing {
+                // Just went quiet: poll, backing off, without a watch (a
+                // busy file would raise an event per line).
+                tokio::select! {
+                    () = tokio::time::sleep(self.poll) => {}
+                    () = self.wake.stopped.notified() => self.last_check = None,
+                }
+                self.poll = (self.poll * 2).min(self.timing.poll_max);
+                continue;
+            }
+            if self.filled == 0 {
+                // Idle: the buffer goes until data comes.
                 self.buf = Vec::new();
             }
+            let sleep = if self.armed.is_some() {
+                self.timing.idle
+            } else if self.arm() {
+                // Whatever came before the watch was armed is read first.
+                continue;
+            } else {
+                self.timing.poll_max
+            };
             tokio::select! {
-                () = tokio::time::sleep(self.poll) => {}
-                () = self.wake.notified() => self.last_check = None,
+                () = tokio::time::sleep(sleep) => {}
+                () = self.wake.stopped.notified() => self.last_check = None,
+                () = self.changed.notified() => {
+                    // Busy again (or rotated): back to quick polls.
+                    self.armed = None;
+                    self.poll = self.timing.poll_min;
+                }
             }
-            self.poll = (self.poll * 2).min(self.timing.poll_max);
+        }
+    }
+
+    /// Starts watching the current file; false without a watch.
+    fn arm(&mut self) -> bool {
+        let Some(files) = &self.wake.files else {
+            return false;
+        };
+        match files.watch(&self.current.file, self.changed.clone()) {
+            Ok(armed) => {
+                self.armed = Some(armed);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(path = %self.path.display(), error = %e, "watching the json log failed; polling it");
+                false
+            }
         }
     }
 
@@ -245,16 +307,21 @@ impl Follower {
 
     /// One read: `Ok(None)` at EOF, else the messages of its whole lines.
     fn read_some(&mut self) -> io::Result<Option<Vec<LogMessage>>> {
-        if self.buf.is_empty() {
-            self.buf.resize(READ_SIZE, 0);
-        } else if self.filled == self.buf.len() {
-            if self.buf.len() >= MAX_LINE {
-                tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
-                self.filled = 0;
-                self.discarding = true;
-            } else {
-                self.buf.resize(self.buf.len() * 2, 0);
-            }
+        let size = self.current.file.metadata()?.len();
+        let Some(available) = size.checked_sub(self.current.offset).filter(|&n| n > 0) else {
+            // At the end (or truncated: see `rotated_or_truncated`).
+            return Ok(None);
+        };
+        if self.filled >= MAX_LINE {
+            tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
+            self.filled = 0;
+            self.discarding = true;
+        }
+        // Room for what is there, up to READ_SIZE more than the partial
+        // line already held (which grows the buffer for a long line).
+        let want = self.filled + usize::try_from(available).map_or(READ_SIZE, |a| a.min(READ_SIZE));
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
         }
         let n = self
             .current
@@ -333,7 +400,11 @@ impl Follower {
             self.filled = 0;
             return Ok(true);
         }
-        let at_path = match std::fs::metadata(&self.path) {
+        let at_path = std::fs::metadata(&self.path);
+        self.path_missing = at_path
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+        let at_path = match at_path {
             Ok(m) => m.ino(),
             // Between Docker's rename and its create, or the container is
             // gone: nothing new to read yet.
@@ -379,6 +450,8 @@ impl Follower {
         }
         self.filled = 0;
         self.discarding = false;
+        // The watch was on the old file.
+        self.armed = None;
         self.current = open;
     }
 }

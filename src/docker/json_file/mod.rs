@@ -11,10 +11,11 @@
 
 mod follow;
 mod parse;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bollard::models::ContainerInspectResponse;
 use futures_util::future::{BoxFuture, Either};
@@ -66,6 +67,9 @@ pub struct DockerLogs {
     timing: Timing,
     /// The wake-ups of the followers, by container ID.
     followers: Followers,
+    /// Made on first use (it needs the runtime); `None`: inotify is not
+    /// available and idle followers poll.
+    files: Arc<OnceLock<Option<watch::FileWatch>>>,
 }
 
 type Followers = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
@@ -76,6 +80,7 @@ impl DockerLogs {
             docker,
             timing: Timing::default(),
             followers: Followers::default(),
+            files: Arc::default(),
         }
     }
 }
@@ -83,9 +88,11 @@ impl DockerLogs {
 impl LogSource for DockerLogs {
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>> {
         let (docker, id, timing) = (self.docker.clone(), id.to_string(), self.timing);
-        let followers = self.followers.clone();
+        let (followers, files) = (self.followers.clone(), self.files.clone());
         stream::once(async move {
-            match direct(&docker, &id, since_nanos, timing, followers).await {
+            let files = files.get_or_init(file_watch).clone();
+            let wakes = (followers, files);
+            match direct(&docker, &id, since_nanos, timing, wakes).await {
                 Some(stream) => stream,
                 None => docker.logs(&id, since_nanos),
             }
@@ -103,6 +110,14 @@ impl LogSource for DockerLogs {
             wake.notify_one();
         }
     }
+}
+
+fn file_watch() -> Option<watch::FileWatch> {
+    watch::FileWatch::new()
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "inotify not available; idle container logs are polled"),
+        )
+        .ok()
 }
 
 fn lock(followers: &Followers) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
@@ -146,7 +161,7 @@ async fn direct(
     id: &str,
     since: Option<i64>,
     timing: Timing,
-    followers: Followers,
+    (followers, watch): (Followers, Option<watch::FileWatch>),
 ) -> Option<BoxStream<'static, Result<LogMessage>>> {
     let log = match docker.inspect_container(id).await {
         Ok(Some(c)) => json_log_of(&c)?,
@@ -177,7 +192,10 @@ async fn direct(
         })
     };
     let registered = Registered::new(followers, id);
-    let wake = registered.wake.clone();
+    let wake = follow::Wake {
+        stopped: registered.wake.clone(),
+        files: watch,
+    };
     let follower = match follow::Follower::new(
         path, max_file, files, since, stop_check, wake, timing,
     ) {

@@ -44,6 +44,7 @@ fn fast() -> Timing {
     Timing {
         poll_min: Duration::from_millis(2),
         poll_max: Duration::from_millis(10),
+        idle: Duration::from_millis(10),
         stop_check: Duration::from_millis(20),
     }
 }
@@ -51,7 +52,7 @@ fn fast() -> Timing {
 type State = Arc<Mutex<RunState>>;
 
 fn follower(path: &Path, max_file: u32, since: Option<i64>, state: &State) -> Follower {
-    follower_with(path, max_file, since, state, fast()).0
+    follower_with(path, max_file, since, state, fast(), None).0
 }
 
 fn follower_with(
@@ -60,6 +61,7 @@ fn follower_with(
     since: Option<i64>,
     state: &State,
     timing: Timing,
+    watch: Option<FileWatch>,
 ) -> (Follower, Arc<Notify>) {
     let files = open_files(path, max_file, since).unwrap();
     let state = state.clone();
@@ -74,7 +76,10 @@ fn follower_with(
         files,
         since,
         check,
-        wake.clone(),
+        Wake {
+            stopped: wake.clone(),
+            files: watch,
+        },
         timing,
     );
     (f.unwrap(), wake)
@@ -293,7 +298,7 @@ async fn a_wake_makes_the_follower_check_for_the_stop_at_once() {
         stop_check: Duration::from_secs(600),
         ..fast()
     };
-    let (mut f, wake) = follower_with(&path, 1, None, &state, slow);
+    let (mut f, wake) = follower_with(&path, 1, None, &state, slow, None);
     assert_eq!(texts(&f.next_batch().await.unwrap().unwrap()), ["a\n"]);
     // The first check at EOF happens at once and finds it running; the
     // next would be ten minutes away.
@@ -313,4 +318,76 @@ async fn a_wake_makes_the_follower_check_for_the_stop_at_once() {
         .expect("woken")
         .unwrap();
     assert_eq!(got, 1, "the last line, then the end");
+}
+
+/// Only the watch can wake it: the idle sleep and the stop check are an
+/// hour away.
+fn watched() -> Timing {
+    Timing {
+        poll_min: Duration::from_millis(1),
+        poll_max: Duration::from_millis(4),
+        idle: Duration::from_secs(3600),
+        stop_check: Duration::from_secs(3600),
+    }
+}
+
+#[tokio::test]
+async fn an_idle_follower_lets_its_buffer_go_and_wakes_on_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    append(&path, &line(0, "stdout", "a\n"));
+    let state = Arc::new(Mutex::new(RunState::Running));
+    let files = FileWatch::new().unwrap();
+    let (mut f, wake) = follower_with(&path, 2, None, &state, watched(), Some(files));
+    assert_eq!(texts(&f.next_batch().await.unwrap().unwrap()), ["a\n"]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), f.next_batch())
+            .await
+            .is_err(),
+        "nothing new was written"
+    );
+    assert_eq!(f.buf.capacity(), 0, "an idle follower holds no buffer");
+    assert!(f.armed.is_some(), "an idle follower watches its file");
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        while let Some(batch) = f.next_batch().await {
+            for text in texts(&batch.unwrap()) {
+                let _ = tx.send(text);
+            }
+        }
+    });
+    append(&path, &line(SEC, "stdout", "b\n"));
+    assert_eq!(next(&mut rx).await, "b\n");
+    // Idle again, then rotated: the rename wakes it, the new file is read.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    rotate(&path);
+    append(&path, &line(2 * SEC, "stdout", "c\n"));
+    assert_eq!(next(&mut rx).await, "c\n");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append(&path, &line(3 * SEC, "stdout", "d\n"));
+    assert_eq!(next(&mut rx).await, "d\n");
+    *state.lock().unwrap() = RunState::Stopped;
+    wake.notify_one();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("ended once stopped")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_long_line_grows_the_buffer_and_it_shrinks_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    let long = "x".repeat(3 * READ_SIZE) + "\n";
+    append(&path, &line(0, "stdout", &long));
+    append(&path, &line(SEC, "stdout", "short\n"));
+    let state = Arc::new(Mutex::new(RunState::Stopped));
+    let mut f = follower(&path, 1, None, &state);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(texts(&f.next_batch().await.unwrap().unwrap()));
+    }
+    assert_eq!(got, [long, "short\n".to_string()]);
+    assert!(f.buf.len() <= READ_SIZE, "buffer kept at {}", f.buf.len());
 }
