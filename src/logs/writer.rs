@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 
 /// Most bytes gathered before one write.
 const BATCH_BYTES: usize = 256 * 1024;
+/// What a quiet container's batch buffer shrinks back to: with hundreds of
+/// mostly idle containers, one large buffer each would be most of
+/// docker-cri's memory.
+const QUIET_BUF: usize = 4 * 1024;
 /// The most a line waits for company before it is written: one write per
 /// batch, not per line.
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
@@ -102,7 +106,7 @@ impl Writer {
     /// Copies until the stream ends, serving commands between batches.
     async fn copy(&mut self, mut skip: Skip) -> Outcome {
         let mut stream = self.source.logs(&self.id, skip.since());
-        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut buf = Vec::with_capacity(QUIET_BUF);
         // Docker's timestamp (ns) on the newest line gathered, for the lag.
         let mut newest = 0i64;
         loop {
@@ -135,7 +139,13 @@ impl Writer {
                         }
                     }
                     self.write(&buf, newest);
+                    // Kept about as large as the last batch: a busy
+                    // container does not regrow it each time.
+                    let used = buf.len().max(QUIET_BUF);
                     buf.clear();
+                    if buf.capacity() > 2 * used {
+                        buf.shrink_to(used);
+                    }
                     if let Some(end) = end {
                         return end;
                     }

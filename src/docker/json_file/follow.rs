@@ -131,12 +131,23 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The time of a file's first line (it need not parse: `None`).
+/// The time of a file's first line (it need not parse: `None`). Most
+/// lines fit the first small read; a long one takes a second, larger one.
 fn first_nanos(file: &File) -> Option<i64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    let line = &buf[..memchr::memchr(b'\n', &buf[..n])?];
-    parse_line(line, &mut BytesMut::new()).ok().map(|p| p.nanos)
+    let mut size = 4 * 1024;
+    loop {
+        let mut buf = vec![0u8; size];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
+            return parse_line(&buf[..end], &mut BytesMut::new())
+                .ok()
+                .map(|p| p.nanos);
+        }
+        if n < size || size >= MAX_LINE {
+            return None;
+        }
+        size = (size * 8).min(MAX_LINE);
+    }
 }
 
 pub struct Follower {
