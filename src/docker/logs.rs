@@ -52,6 +52,12 @@ pub enum RunState {
     Gone,
 }
 
+/// Run states docker-cri already knows without asking Docker (the index).
+pub trait KnownStates: Send + Sync + 'static {
+    /// `None`: not known here (or not current): ask Docker.
+    fn known_state(&self, id: &str) -> Option<RunState>;
+}
+
 /// The Docker calls a log writer needs.
 pub trait LogSource: Send + Sync + 'static {
     /// The container's log from `since_nanos` on (inclusive; earlier

@@ -89,6 +89,12 @@ pub struct Index<S> {
     refresh_slots: Semaphore,
 }
 
+impl<S: StateSource> crate::docker::logs::KnownStates for Index<S> {
+    fn known_state(&self, id: &str) -> Option<crate::docker::logs::RunState> {
+        self.run_state(id)
+    }
+}
+
 impl<S: StateSource> Index<S> {
     pub fn new(source: S) -> Self {
         Index {
@@ -294,6 +300,23 @@ impl<S: StateSource> Index<S> {
             .get(id)
             .and_then(|s| s.record.as_ref())
             .map(|r| r.listed.clone())
+    }
+
+    /// Whether a container runs, as the events last showed it; `None` when
+    /// the index does not know it or is not synced.
+    pub fn run_state(&self, id: &str) -> Option<crate::docker::logs::RunState> {
+        use crate::docker::logs::RunState;
+        let state = self.lock();
+        if !state.synced {
+            return None;
+        }
+        let slot = state.slots.get(id)?;
+        match (&slot.record, slot.removed) {
+            (_, Some(_)) => Some(RunState::Gone),
+            (Some(r), None) if r.phase == record::Phase::Running => Some(RunState::Running),
+            (Some(_), None) => Some(RunState::Stopped),
+            (None, None) => None,
+        }
     }
 
     pub fn sandbox_status(&self, id: &str) -> Option<Lookup<api::PodSandboxStatus>> {

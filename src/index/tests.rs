@@ -546,3 +546,21 @@ async fn the_stop_feed_names_containers_as_they_stop_and_nothing_else() {
     }
     assert_eq!(got, vec!["c1".to_string(), "c2".to_string()]);
 }
+
+#[tokio::test]
+async fn run_states_come_from_the_entries_only_while_synced() {
+    use crate::docker::logs::RunState;
+    let fake = Arc::new(Fake::default());
+    fake.put(container("c1", "s1", Phase::Running));
+    let index = Index::new(fake.clone());
+    assert_eq!(index.run_state("c1"), None, "not synced yet");
+    index.relist().await.unwrap();
+    assert_eq!(index.run_state("c1"), Some(RunState::Running));
+    assert_eq!(index.run_state("c9"), None, "unknown: ask Docker");
+    fake.put(container("c1", "s1", Phase::Exited));
+    index.refresh("c1").await;
+    assert_eq!(index.run_state("c1"), Some(RunState::Stopped));
+    fake.remove("c1");
+    index.forget("c1");
+    assert_eq!(index.run_state("c1"), Some(RunState::Gone));
+}

@@ -117,12 +117,15 @@ impl Runtime {
                 .with_metrics(metrics.clone()),
         );
         let fs_usage = FsUsageSampler::new(docker.clone(), config.image_fs_sample_interval);
+        let index = Arc::new(crate::index::Index::new(docker.clone()));
         let logs = crate::logs::LogManager::new(
-            Arc::new(crate::docker::json_file::DockerLogs::new(docker.clone())),
+            Arc::new(
+                crate::docker::json_file::DockerLogs::new(docker.clone())
+                    .with_known_states(index.clone()),
+            ),
             config.root_directory.join("logs"),
             metrics.clone(),
         );
-        let index = Arc::new(crate::index::Index::new(docker.clone()));
         let stats = StatsCollector::new(
             crate::index::view::IndexedView {
                 index: index.clone(),

@@ -23,7 +23,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::Notify;
 
 use super::DockerClient;
-use super::logs::{LogMessage, LogSource, RunState};
+use super::logs::{KnownStates, LogMessage, LogSource, RunState};
 use crate::error::{Error, Result};
 use follow::Timing;
 
@@ -70,6 +70,24 @@ pub struct DockerLogs {
     /// Made on first use (it needs the runtime); `None`: inotify is not
     /// available and idle followers poll.
     files: Arc<OnceLock<Option<watch::FileWatch>>>,
+    /// Answers "does it still run?" from memory when it can.
+    states: States,
+}
+
+/// Docker, asked only when `known` cannot say.
+#[derive(Clone)]
+struct States {
+    docker: Arc<DockerClient>,
+    known: Option<Arc<dyn KnownStates>>,
+}
+
+impl States {
+    async fn run_state(&self, id: &str) -> Result<RunState> {
+        match self.known.as_ref().and_then(|k| k.known_state(id)) {
+            Some(state) => Ok(state),
+            None => self.docker.run_state(id).await,
+        }
+    }
 }
 
 type Followers = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
@@ -77,11 +95,23 @@ type Followers = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
 impl DockerLogs {
     pub fn new(docker: Arc<DockerClient>) -> Self {
         DockerLogs {
-            docker,
+            docker: docker.clone(),
             timing: Timing::default(),
             followers: Followers::default(),
             files: Arc::default(),
+            states: States {
+                docker,
+                known: None,
+            },
         }
+    }
+
+    /// Takes run states from `known` (the index) instead of an inspect
+    /// whenever it has them: each follower asks at every stop wake-up and
+    /// each writer as its stream ends.
+    pub fn with_known_states(mut self, known: Arc<dyn KnownStates>) -> Self {
+        self.states.known = Some(known);
+        self
     }
 }
 
@@ -89,10 +119,11 @@ impl LogSource for DockerLogs {
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>> {
         let (docker, id, timing) = (self.docker.clone(), id.to_string(), self.timing);
         let (followers, files) = (self.followers.clone(), self.files.clone());
+        let states = self.states.clone();
         stream::once(async move {
             let files = files.get_or_init(file_watch).clone();
             let wakes = (followers, files);
-            match direct(&docker, &id, since_nanos, timing, wakes).await {
+            match direct(&docker, &id, since_nanos, timing, wakes, states).await {
                 Some(stream) => stream,
                 None => docker.logs(&id, since_nanos),
             }
@@ -102,7 +133,7 @@ impl LogSource for DockerLogs {
     }
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>> {
-        self.docker.run_state(id)
+        Box::pin(self.states.run_state(id))
     }
 
     fn stopped(&self, id: &str) {
@@ -162,6 +193,7 @@ async fn direct(
     since: Option<i64>,
     timing: Timing,
     (followers, watch): (Followers, Option<watch::FileWatch>),
+    states: States,
 ) -> Option<BoxStream<'static, Result<LogMessage>>> {
     let log = match docker.inspect_container(id).await {
         Ok(Some(c)) => json_log_of(&c)?,
@@ -185,10 +217,10 @@ async fn direct(
         }
     };
     let stop_check: follow::StopCheck = {
-        let (docker, id) = (docker.clone(), id.to_string());
+        let id = id.to_string();
         Box::new(move || {
-            let (docker, id) = (docker.clone(), id.clone());
-            Box::pin(async move { docker.run_state(&id).await })
+            let (states, id) = (states.clone(), id.clone());
+            Box::pin(async move { states.run_state(&id).await })
         })
     };
     let registered = Registered::new(followers, id);
