@@ -55,16 +55,31 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn exec_keeps_stdout_and_stderr_apart_with_v4_status() {
+async fn exec_keeps_stdout_and_stderr_apart_with_v4_and_v5_status() {
     let server = Server::start(&[]).await;
     let (mut pod, id) = running(&server).await;
-    for script in ["echo out; echo err >&2", "echo out; echo err >&2; exit 3"] {
+    // client-go offers every version it knows, newest first; v5 over SPDY
+    // is v4 (its close signal is WebSocket's).
+    let v5 = "v5.channel.k8s.io";
+    let cases = [
+        (
+            "echo out; echo err >&2",
+            [V4, "v3.channel.k8s.io", "v2.channel.k8s.io"],
+        ),
+        (
+            "echo out; echo err >&2; exit 3",
+            [V4, "v3.channel.k8s.io", "v2.channel.k8s.io"],
+        ),
+        ("echo out; echo err >&2", [v5, V4, "v3.channel.k8s.io"]),
+        (
+            "echo out; echo err >&2; exit 3",
+            [v5, V4, "v3.channel.k8s.io"],
+        ),
+    ];
+    for (script, offered) in cases {
         let url = exec_url(&mut pod.rt, &id, &["sh", "-c", script], false).await;
-        // client-go offers every version it knows, newest first.
-        let client = connect(&url, &[V4, "v3.channel.k8s.io", "v2.channel.k8s.io"])
-            .await
-            .unwrap();
-        assert_eq!(client.protocol, V4);
+        let client = connect(&url, &offered).await.unwrap();
+        assert_eq!(client.protocol, offered[0]);
         let (error, _, stdout, stderr) = exec_streams(&client, false).await;
         let error = client.read_to_end(error, LIMIT).await;
         assert!(error.replied);
@@ -123,8 +138,8 @@ async fn refusals_unknown_or_used_tokens_and_unknown_versions() {
     let (mut pod, id) = running(&server).await;
     let url = exec_url(&mut pod.rt, &id, &["true"], false).await;
 
-    // v5 is WebSocket only; kubelet answers 403 naming what it accepts.
-    let refused = connect(&url, &["v5.channel.k8s.io"]).await.err().unwrap();
+    // A version nobody serves: 403 naming what is accepted.
+    let refused = connect(&url, &["v9.channel.k8s.io"]).await.err().unwrap();
     assert_eq!(refused.status, 403, "{}", refused.response);
     assert!(
         refused.response.contains("v4.channel.k8s.io"),

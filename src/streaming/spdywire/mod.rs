@@ -28,8 +28,11 @@ pub use pairs::port_forward;
 /// streams a request needs (exec/attach) or a pair's second half.
 pub const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Exec/attach versions over SPDY, newest first; v5 is WebSocket only.
-pub const REMOTE_COMMAND_PROTOCOLS: [&str; 4] = [
+/// Exec/attach versions over SPDY, newest first. v5 only adds the
+/// WebSocket close signal; SPDY closes a stream by itself, so over SPDY v5
+/// is v4 (as client-go's SPDY executor treats it).
+pub const REMOTE_COMMAND_PROTOCOLS: [&str; 5] = [
+    "v5.channel.k8s.io",
     "v4.channel.k8s.io",
     "v3.channel.k8s.io",
     "v2.channel.k8s.io",
@@ -49,11 +52,13 @@ pub enum Version {
     V2,
     V3,
     V4,
+    V5,
 }
 
 impl Version {
     pub fn from_name(name: &str) -> Option<Version> {
         match name {
+            "v5.channel.k8s.io" => Some(Version::V5),
             "v4.channel.k8s.io" => Some(Version::V4),
             "v3.channel.k8s.io" => Some(Version::V3),
             "v2.channel.k8s.io" => Some(Version::V2),
@@ -251,7 +256,7 @@ mod tests {
     #[test]
     fn client_order_wins() {
         let offered = owned(&[
-            "v5.channel.k8s.io",
+            "v9.channel.k8s.io",
             "v3.channel.k8s.io",
             "v4.channel.k8s.io",
         ]);
@@ -261,6 +266,10 @@ mod tests {
         );
         assert_eq!(
             negotiate(&owned(&["v5.channel.k8s.io"]), &REMOTE_COMMAND_PROTOCOLS),
+            Some("v5.channel.k8s.io")
+        );
+        assert_eq!(
+            negotiate(&owned(&["v9.channel.k8s.io"]), &REMOTE_COMMAND_PROTOCOLS),
             None
         );
         assert_eq!(negotiate(&[], &PORT_FORWARD_PROTOCOLS), None);
@@ -270,6 +279,7 @@ mod tests {
     fn versions_by_name() {
         assert_eq!(Version::from_name("channel.k8s.io"), Some(Version::V1));
         assert!(Version::from_name("v4.channel.k8s.io") > Version::from_name("v3.channel.k8s.io"));
+        assert!(Version::from_name("v5.channel.k8s.io") > Version::from_name("v4.channel.k8s.io"));
         assert_eq!(Version::from_name("portforward.k8s.io"), None);
     }
 }
