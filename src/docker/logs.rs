@@ -7,7 +7,7 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, Either};
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 
 use super::DockerClient;
 use crate::error::Result;
@@ -52,6 +52,40 @@ pub enum RunState {
     Gone,
 }
 
+/// Messages in file order, a batch at a time: at hundreds of thousands of
+/// lines a second, a stream step per line is a good part of the cost.
+pub type LogBatches = BoxStream<'static, Result<Vec<LogMessage>>>;
+
+/// Most messages put in one batch by [`batched`].
+const BATCH: usize = 1024;
+
+/// Batches a stream of single messages: whatever is ready at once goes
+/// together; an error comes after the messages before it.
+pub fn batched(messages: impl Stream<Item = Result<LogMessage>> + Send + 'static) -> LogBatches {
+    messages
+        .ready_chunks(BATCH)
+        .flat_map(|chunk| {
+            let mut out = Vec::new();
+            let mut run = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(m) => run.push(m),
+                    Err(e) => {
+                        if !run.is_empty() {
+                            out.push(Ok(std::mem::take(&mut run)));
+                        }
+                        out.push(Err(e));
+                    }
+                }
+            }
+            if !run.is_empty() {
+                out.push(Ok(run));
+            }
+            stream::iter(out)
+        })
+        .boxed()
+}
+
 /// Run states docker-cri already knows without asking Docker (the index).
 pub trait KnownStates: Send + Sync + 'static {
     /// `None`: not known here (or not current): ask Docker.
@@ -61,9 +95,10 @@ pub trait KnownStates: Send + Sync + 'static {
 /// The Docker calls a log writer needs.
 pub trait LogSource: Send + Sync + 'static {
     /// The container's log from `since_nanos` on (inclusive; earlier
-    /// messages may come too), following it while the container runs. The
-    /// stream ends when the container has stopped and all is sent.
-    fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>>;
+    /// messages may come too), following it while the container runs, in
+    /// batches of what was there at once (never empty). The stream ends
+    /// when the container has stopped and all is sent.
+    fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches;
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>>;
 
@@ -74,7 +109,7 @@ pub trait LogSource: Send + Sync + 'static {
 }
 
 impl LogSource for Arc<DockerClient> {
-    fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>> {
+    fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches {
         let client = self.clone();
         let id = id.to_string();
         // The API takes whole seconds here; rounding down only resends a
@@ -89,34 +124,34 @@ impl LogSource for Arc<DockerClient> {
             .timestamps(true)
             .since(since)
             .build();
-        stream::once(async move {
-            match client.handle().await {
-                Ok(docker) => {
-                    docker
-                        .logs(&id, Some(options))
-                        .flat_map(|item| match item {
-                            // One message per multiplexed frame: no Vec.
-                            Ok(LogOutput::StdOut { message }) => Either::Left(stream::iter(
-                                parse_frame(message, LogStream::Stdout).map(Ok),
-                            )),
-                            Ok(LogOutput::StdErr { message }) => Either::Left(stream::iter(
-                                parse_frame(message, LogStream::Stderr).map(Ok),
-                            )),
-                            Ok(out) => Either::Right(stream::iter(
-                                messages(out).into_iter().map(Ok).collect::<Vec<_>>(),
-                            )),
-                            Err(e) => Either::Right(stream::iter(vec![Err(super::from_bollard(
-                                e,
-                            )
-                            .context("container logs"))])),
-                        })
-                        .boxed()
+        batched(
+            stream::once(async move {
+                match client.handle().await {
+                    Ok(docker) => {
+                        docker
+                            .logs(&id, Some(options))
+                            .flat_map(|item| match item {
+                                // One message per multiplexed frame: no Vec.
+                                Ok(LogOutput::StdOut { message }) => Either::Left(stream::iter(
+                                    parse_frame(message, LogStream::Stdout).map(Ok),
+                                )),
+                                Ok(LogOutput::StdErr { message }) => Either::Left(stream::iter(
+                                    parse_frame(message, LogStream::Stderr).map(Ok),
+                                )),
+                                Ok(out) => Either::Right(stream::iter(
+                                    messages(out).into_iter().map(Ok).collect::<Vec<_>>(),
+                                )),
+                                Err(e) => Either::Right(stream::iter(vec![Err(
+                                    super::from_bollard(e).context("container logs"),
+                                )])),
+                            })
+                            .boxed()
+                    }
+                    Err(e) => stream::once(async move { Err(e) }).boxed(),
                 }
-                Err(e) => stream::once(async move { Err(e) }).boxed(),
-            }
-        })
-        .flatten()
-        .boxed()
+            })
+            .flatten(),
+        )
     }
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>> {
@@ -218,6 +253,35 @@ mod tests {
 
     const TS: &str = "2026-11-30T12:00:00.000000001Z";
     const TS2: &str = "2026-11-30T12:00:00.000000002Z";
+
+    fn msg(text: &str) -> LogMessage {
+        LogMessage {
+            timestamp: Bytes::from_static(TS.as_bytes()),
+            nanos: 1,
+            stream: LogStream::Stdout,
+            content: Bytes::copy_from_slice(text.as_bytes()),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_keep_the_order_and_put_an_error_after_what_came_before() {
+        let items = vec![
+            Ok(msg("a")),
+            Ok(msg("b")),
+            Err(crate::Error::DockerUnavailable("reset".into())),
+            Ok(msg("c")),
+        ];
+        let got: Vec<_> = batched(stream::iter(items)).collect().await;
+        let texts = |b: &Vec<LogMessage>| -> Vec<String> {
+            b.iter()
+                .map(|m| String::from_utf8_lossy(&m.content).into_owned())
+                .collect()
+        };
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(texts(got[0].as_ref().unwrap()), ["a", "b"]);
+        assert!(matches!(got[1], Err(crate::Error::DockerUnavailable(_))));
+        assert_eq!(texts(got[2].as_ref().unwrap()), ["c"]);
+    }
 
     #[test]
     fn multiplexed_frames_keep_their_stream() {

@@ -5,11 +5,11 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast;
 
 use super::*;
-use crate::docker::logs::{LogMessage, LogStream};
+use crate::docker::logs::{LogBatches, LogMessage, LogStream, batched};
 use crate::error::Result;
 
 const BASE: i64 = 1_796_040_000_000_000_000; // 2026-11-30T12:00:00Z
@@ -77,7 +77,7 @@ impl FakeDocker {
 }
 
 impl LogSource for FakeDocker {
-    fn logs(&self, id: &str, since: Option<i64>) -> BoxStream<'static, Result<LogMessage>> {
+    fn logs(&self, id: &str, since: Option<i64>) -> LogBatches {
         self.sinces.lock().unwrap().push(since);
         let floor = since.map_or(0, |n| n - n.rem_euclid(1_000_000_000));
         let history = self.history.lock().unwrap();
@@ -89,7 +89,7 @@ impl LogSource for FakeDocker {
             .collect();
         let past = stream::iter(past);
         if self.state_of(id) != RunState::Running {
-            return past.boxed();
+            return batched(past);
         }
         let rx = self.live.subscribe();
         let live = stream::unfold(Some(rx), |rx| async move {
@@ -103,7 +103,7 @@ impl LogSource for FakeDocker {
                 _ => None,
             }
         });
-        past.chain(live).boxed()
+        batched(past.chain(live))
     }
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>> {

@@ -24,9 +24,6 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// mostly idle containers, one large buffer each would be most of
 /// docker-cri's memory.
 const QUIET_BUF: usize = 4 * 1024;
-/// The most a line waits for company before it is written: one write per
-/// batch, not per line.
-const BATCH_PAUSE: Duration = Duration::from_millis(10);
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -118,24 +115,19 @@ impl Writer {
                     match item {
                         None => end = Some(Outcome::Ended),
                         Some(Err(e)) => end = Some(Outcome::Failed(e)),
-                        Some(Ok(msg)) => add(&mut buf, &msg, &mut skip, &mut newest),
+                        Some(Ok(batch)) => add(&mut buf, &batch, &mut skip, &mut newest),
                     }
-                    // Docker sends (and flushes) each line on its own, and
-                    // hyper hands the body over a chunk at a time: gather
-                    // what arrives within a moment into one write.
-                    let deadline = tokio::time::Instant::now() + BATCH_PAUSE;
+                    // Batches come as read (a file read, or what Docker's
+                    // API stream had ready); whatever else is there already
+                    // goes into the same write. No timer: the file follower
+                    // polls at its own pace, so waiting here would only add
+                    // a wake-up per batch.
                     while end.is_none() && buf.len() < BATCH_BYTES {
-                        // A message already there is taken without arming
-                        // a timer (most are: sources hand over batches).
-                        let next = match stream.next().now_or_never() {
-                            Some(item) => Ok(item),
-                            None => tokio::time::timeout_at(deadline, stream.next()).await,
-                        };
-                        match next {
-                            Ok(Some(Ok(msg))) => add(&mut buf, &msg, &mut skip, &mut newest),
-                            Ok(Some(Err(e))) => end = Some(Outcome::Failed(e)),
-                            Ok(None) => end = Some(Outcome::Ended),
-                            Err(_) => break,
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(batch))) => add(&mut buf, &batch, &mut skip, &mut newest),
+                            Some(Some(Err(e))) => end = Some(Outcome::Failed(e)),
+                            Some(None) => end = Some(Outcome::Ended),
+                            None => break,
                         }
                     }
                     self.write(&buf, newest);
@@ -253,9 +245,11 @@ impl Writer {
     }
 }
 
-fn add(buf: &mut Vec<u8>, msg: &LogMessage, skip: &mut Skip, newest: &mut i64) {
-    *newest = (*newest).max(msg.nanos);
-    encode(buf, &msg.timestamp, msg.stream, &msg.content, || {
-        skip.keep(msg.nanos)
-    });
+fn add(buf: &mut Vec<u8>, batch: &[LogMessage], skip: &mut Skip, newest: &mut i64) {
+    for msg in batch {
+        *newest = (*newest).max(msg.nanos);
+        encode(buf, &msg.timestamp, msg.stream, &msg.content, || {
+            skip.keep(msg.nanos)
+        });
+    }
 }

@@ -59,7 +59,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            poll_min: Duration::from_millis(25),
+            poll_min: Duration::from_millis(50),
             poll_max: Duration::from_millis(250),
             idle: Duration::from_secs(30),
             // The index's stop events and ContainerStatus of an exited
@@ -176,6 +176,9 @@ pub struct Follower {
     /// Nothing at the path at the last look (mid-rotation): a watch on
     /// the old file would not see the new one come.
     path_missing: bool,
+    /// Data came since the last sleep: the file is still being written,
+    /// so Docker has not rotated it away (a rotated file never grows).
+    fresh: bool,
 }
 
 impl Follower {
@@ -210,6 +213,7 @@ impl Follower {
             last_check: None,
             final_pass: false,
             path_missing: false,
+            fresh: false,
         })
     }
 
@@ -220,9 +224,13 @@ impl Follower {
             match self.read_some() {
                 Ok(Some(batch)) if !batch.is_empty() => {
                     self.poll = self.timing.poll_min;
+                    self.fresh = true;
                     return Some(Ok(batch));
                 }
-                Ok(Some(_)) => continue,
+                Ok(Some(_)) => {
+                    self.fresh = true;
+                    continue;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(path = %self.path.display(), error = %e, "reading a json log file failed");
@@ -237,10 +245,14 @@ impl Follower {
                 }
                 continue;
             }
-            match self.rotated_or_truncated() {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return Some(Err(io_error(e))),
+            // A busy file is not looked up by path at every poll: the first
+            // quiet one (or the last pass) does it.
+            if self.final_pass || !std::mem::take(&mut self.fresh) {
+                match self.rotated_or_truncated() {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(io_error(e))),
+                }
             }
             if self.final_pass {
                 return None;
@@ -318,28 +330,37 @@ impl Follower {
 
     /// One read: `Ok(None)` at EOF, else the messages of its whole lines.
     fn read_some(&mut self) -> io::Result<Option<Vec<LogMessage>>> {
-        let size = self.current.file.metadata()?.len();
-        let Some(available) = size.checked_sub(self.current.offset).filter(|&n| n > 0) else {
-            // At the end (or truncated: see `rotated_or_truncated`).
-            return Ok(None);
-        };
-        if self.filled >= MAX_LINE {
-            tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
-            self.filled = 0;
-            self.discarding = true;
+        if self.filled == self.buf.len() {
+            // No room: no buffer yet (idle), or a partial line fills it.
+            // Only then is the file's size asked for, to size the buffer:
+            // a busy follower just reads.
+            if self.filled >= MAX_LINE {
+                tracing::warn!(path = %self.path.display(), bytes = self.filled, "over-long json log line dropped");
+                self.filled = 0;
+                self.discarding = true;
+            }
+            let size = self.current.file.metadata()?.len();
+            let Some(available) = size.checked_sub(self.current.offset).filter(|&n| n > 0) else {
+                // At the end (or truncated: see `rotated_or_truncated`).
+                return Ok(None);
+            };
+            // Room for what is there (at least a page), up to READ_SIZE
+            // more than the partial line held (which grows for long lines).
+            let more = usize::try_from(available).map_or(READ_SIZE, |a| a.clamp(4096, READ_SIZE));
+            self.buf.resize(self.filled + more, 0);
         }
-        // Room for what is there, up to READ_SIZE more than the partial
-        // line already held (which grows the buffer for a long line).
-        let want = self.filled + usize::try_from(available).map_or(READ_SIZE, |a| a.min(READ_SIZE));
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
+        let room = self.buf.len() - self.filled;
         let n = self
             .current
             .file
             .read_at(&mut self.buf[self.filled..], self.current.offset)?;
         if n == 0 {
             return Ok(None);
+        }
+        if n == room && self.buf.len() < READ_SIZE {
+            // Filled to the brim: more is coming than the buffer was
+            // sized for.
+            self.buf.resize((self.buf.len() * 2).min(READ_SIZE), 0);
         }
         self.current.offset += n as u64;
         let end = self.filled + n;

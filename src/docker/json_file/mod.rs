@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bollard::models::ContainerInspectResponse;
-use futures_util::future::{BoxFuture, Either};
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::Notify;
 
 use super::DockerClient;
-use super::logs::{KnownStates, LogMessage, LogSource, RunState};
+use super::logs::{KnownStates, LogBatches, LogSource, RunState};
 use crate::error::{Error, Result};
 use follow::Timing;
 
@@ -116,7 +116,7 @@ impl DockerLogs {
 }
 
 impl LogSource for DockerLogs {
-    fn logs(&self, id: &str, since_nanos: Option<i64>) -> BoxStream<'static, Result<LogMessage>> {
+    fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches {
         let (docker, id, timing) = (self.docker.clone(), id.to_string(), self.timing);
         let (followers, files) = (self.followers.clone(), self.files.clone());
         let states = self.states.clone();
@@ -194,7 +194,7 @@ async fn direct(
     timing: Timing,
     (followers, watch): (Followers, Option<watch::FileWatch>),
     states: States,
-) -> Option<BoxStream<'static, Result<LogMessage>>> {
+) -> Option<LogBatches> {
     let log = match docker.inspect_container(id).await {
         Ok(Some(c)) => json_log_of(&c)?,
         // The API answers these with the same error, in the stream.
@@ -241,17 +241,10 @@ async fn direct(
     Some(batches(follower, registered))
 }
 
-/// The follower's batches, one message at a time.
-fn batches(
-    follower: follow::Follower,
-    registered: Registered,
-) -> BoxStream<'static, Result<LogMessage>> {
+/// The follower's batches, as they are read.
+fn batches(follower: follow::Follower, registered: Registered) -> LogBatches {
     stream::unfold((follower, registered), |(mut f, r)| async move {
         f.next_batch().await.map(|batch| (batch, (f, r)))
-    })
-    .flat_map(|batch| match batch {
-        Ok(messages) => Either::Left(stream::iter(messages.into_iter().map(Ok))),
-        Err(e) => Either::Right(stream::once(async move { Err(e) })),
     })
     .boxed()
 }

@@ -102,12 +102,14 @@ fn put_time(text: &[u8], out: &mut BytesMut) -> Option<(i64, Range<usize>)> {
         Some((b'Z', head)) if head.len() >= 19 => {
             let (secs, frac) = head.split_at(19);
             let digits = frac.strip_prefix(b".").unwrap_or(frac);
-            out.extend_from_slice(secs);
-            out.extend_from_slice(b".");
-            out.extend_from_slice(&digits[..digits.len().min(9)]);
-            out.extend_from_slice(&b"000000000"[..9 - digits.len().min(9)]);
-            out.extend_from_slice(b"Z");
-            debug_assert_eq!(out.len() - start, FIXED_LEN);
+            let n = digits.len().min(9);
+            // Built on the stack, appended once: this runs for every line.
+            let mut fixed = [b'0'; FIXED_LEN];
+            fixed[..19].copy_from_slice(secs);
+            fixed[19] = b'.';
+            fixed[20..20 + n].copy_from_slice(&digits[..n]);
+            fixed[FIXED_LEN - 1] = b'Z';
+            out.extend_from_slice(&fixed);
         }
         _ => out.extend_from_slice(text),
     }
