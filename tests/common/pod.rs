@@ -14,9 +14,12 @@ pub struct Pod {
     pub rt: Runtime,
     pub id: String,
     pub config: api::PodSandboxConfig,
+    // Fields drop in this order: the pod's containers must be gone before
+    // the image is removed (Docker refuses to remove an image a running
+    // container uses, even with force, and the image stayed behind).
+    _cleanup: PodCleanup,
     pub image: TestImage,
     pub logs: tempfile::TempDir,
-    _cleanup: PodCleanup,
 }
 
 impl Pod {
