@@ -19,7 +19,7 @@ mod sync;
 mod tests;
 pub mod view;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -39,6 +39,12 @@ const TOMBSTONE_TTL: Duration = Duration::from_secs(600);
 
 /// Inspects in flight for events at once; the rest wait their turn.
 const EVENT_REFRESHES: usize = 16;
+/// How long an event waits before its inspect: docker-cri's own operations
+/// re-read what they changed as Docker answers them, which is usually
+/// within a few ms of Docker's event for the change, so after this pause
+/// their read mostly covers the event and it costs no inspect of its own.
+/// Changes made outside docker-cri are seen this much later.
+const EVENT_SETTLE: Duration = Duration::from_millis(25);
 
 /// Container events a slow subscriber may fall behind by before its stream
 /// is ended (it then relists, as kubelet does on a broken stream).
@@ -78,9 +84,10 @@ pub struct Index<S> {
     /// Set when an entry could not be refreshed: the index no longer knows
     /// it is right, and the sync loop relists.
     resync: Notify,
-    /// Event-triggered refreshes queued and not yet sent: another event
-    /// for the same container needs no inspect of its own.
-    queued: Mutex<HashSet<String>>,
+    /// Event-triggered refreshes queued and not yet sent, with the time of
+    /// the newest event behind each: another event for the same container
+    /// needs no inspect of its own.
+    queued: Mutex<HashMap<String, i64>>,
     /// Reads sent and not yet answered, by container, with the ticket and
     /// send time of the latest: an event older than that read needs no
     /// inspect of its own (docker-cri's own operations re-read as Docker

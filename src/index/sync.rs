@@ -133,7 +133,8 @@ impl<S: StateSource> Index<S> {
 
     /// An event means "read this container again", unless the entry was
     /// read (or a read was sent) after the event happened, or a read is
-    /// already queued.
+    /// already queued. A queued read waits a moment first (see
+    /// `EVENT_SETTLE`) and is dropped if a read sent meanwhile covers it.
     pub(super) fn on_event(self: &Arc<Self>, event: ContainerEvent) {
         if event.action == "destroy" {
             self.forget(&event.id);
@@ -142,23 +143,27 @@ impl<S: StateSource> Index<S> {
         if self.covers(&event.id, event.time_nanos) {
             return;
         }
-        if !self
-            .queued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(event.id.clone())
         {
-            return;
+            let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(newest) = queued.get_mut(&event.id) {
+                *newest = (*newest).max(event.time_nanos);
+                return;
+            }
+            queued.insert(event.id.clone(), event.time_nanos);
         }
         let index = self.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(super::EVENT_SETTLE).await;
             let _permit = index.refresh_slots.acquire().await;
-            index
+            let newest = index
                 .queued
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&event.id);
-            index.refresh(&event.id).await;
+                .remove(&event.id)
+                .unwrap_or(event.time_nanos);
+            if !index.covers(&event.id, newest) {
+                index.refresh(&event.id).await;
+            }
         });
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::record::{Body, Phase, Record};
 use super::source::StateSource;
-use super::{Index, Lookup, now_nanos};
+use super::{EVENT_SETTLE, Index, Lookup, now_nanos};
 use crate::api;
 use crate::api::ContainerEventType as Kind;
 use crate::docker::events::{ContainerEvent, EventStream};
@@ -563,4 +563,51 @@ async fn run_states_come_from_the_entries_only_while_synced() {
     fake.remove("c1");
     index.forget("c1");
     assert_eq!(index.run_state("c1"), Some(RunState::Gone));
+}
+
+#[tokio::test]
+async fn an_event_docker_cri_re_reads_within_the_pause_costs_no_inspect() {
+    let fake = Arc::new(Fake::default());
+    let index = Arc::new(Index::new(fake.clone()));
+    index.relist().await.unwrap();
+    fake.put(container("c1", "s1", Phase::Running));
+    let before = fake.inspects();
+    // Docker's event for docker-cri's own start arrives before the
+    // operation's own read of c1 is sent.
+    index.on_event(ContainerEvent {
+        id: "c1".into(),
+        action: "start".into(),
+        time_nanos: now_nanos(),
+    });
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    index.refresh("c1").await;
+    tokio::time::sleep(EVENT_SETTLE * 4).await;
+    assert_eq!(fake.inspects(), before + 1, "only the operation's read");
+
+    // A newer event folded into a queued read still gets its inspect,
+    // though an older one in the same queue was covered.
+    let before = fake.inspects();
+    index.on_event(ContainerEvent {
+        id: "c1".into(),
+        action: "update".into(),
+        time_nanos: now_nanos(),
+    });
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    index.refresh("c1").await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    fake.put(container("c1", "s1", Phase::Exited));
+    index.on_event(ContainerEvent {
+        id: "c1".into(),
+        action: "die".into(),
+        time_nanos: now_nanos(),
+    });
+    eventually("c1 exited", || {
+        container_ids(&index) == Some(vec![("c1".into(), EXITED)])
+    })
+    .await;
+    assert_eq!(
+        fake.inspects(),
+        before + 2,
+        "the operation's read and the die's"
+    );
 }
