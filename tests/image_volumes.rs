@@ -214,3 +214,105 @@ async fn image_volumes_are_read_only_noexec_and_held_against_removal() {
         .unwrap();
     assert!(!common::image_exists(&volume.name).await);
 }
+
+/// Force-removes the listed containers on drop, also when a test fails.
+struct RemoveContainers(Vec<String>);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        let ids = std::mem::take(&mut self.0);
+        // Drop cannot be async; a short-lived runtime on another thread is fine.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for id in &ids {
+                    common::force_remove(id).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A never-started container of `image`, as a killed export leaves one,
+/// with `labels`; returns its ID.
+async fn created_container(image: &TestImage, labels: &[(&str, &str)]) -> String {
+    common::docker()
+        .await
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(&unique("docker-cri-test-export"))
+                    .build(),
+            ),
+            bollard::models::ContainerCreateBody {
+                image: Some(image.id.clone()),
+                entrypoint: Some(vec!["/docker-cri-image-volume".into()]),
+                cmd: Some(Vec::new()),
+                network_disabled: Some(true),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn container_exists(id: &str) -> bool {
+    common::docker()
+        .await
+        .inspect_container(id, None)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn startup_sweeps_old_leftover_export_containers_only() {
+    const LABEL: &str = "io.docker-cri.image-volume-export";
+    let image = TestImage::busybox(None).await;
+    let mut guard = RemoveContainers(Vec::new());
+    let old = created_container(&image, &[(LABEL, &image.id)]).await;
+    guard.0.push(old.clone());
+    let unlabelled = created_container(&image, &[]).await;
+    guard.0.push(unlabelled.clone());
+    // Not 0 s: a sweep that young would take the export containers of
+    // tests running alongside (or of another run on this dockerd). Docker
+    // reports Created in whole seconds.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let young = created_container(&image, &[(LABEL, &image.id)]).await;
+    guard.0.push(young.clone());
+
+    let server = Server::start(&["--image-volume-export-sweep-age", "5s"]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while container_exists(&old).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "leftover export container {old} still there: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        container_exists(&unlabelled).await,
+        "unlabelled container removed"
+    );
+    assert!(
+        container_exists(&young).await,
+        "young export container removed"
+    );
+    let log = server.log_text();
+    assert!(
+        log.contains("leftover image volume export container removed"),
+        "{log}"
+    );
+    drop(server);
+}

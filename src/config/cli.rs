@@ -137,6 +137,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "BYTES", hide = true)]
     pub list_stream_message_bytes: Option<usize>,
 
+    /// How old a leftover image volume export container must be before the
+    /// startup sweep removes it. Hidden: the default suits every node;
+    /// tests shorten it, as Docker sets the creation time itself.
+    #[arg(long, global = true, value_name = "DURATION", hide = true)]
+    pub image_volume_export_sweep_age: Option<String>,
+
     /// cri-dockerd compatibility: accepted so its unit files start
     /// docker-cri; see `Config::compat_warnings` for what acts.
     #[command(flatten)]

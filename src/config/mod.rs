@@ -33,6 +33,9 @@ pub const DEFAULT_DOCKER_LOG_MAX_FILE: u32 = 5;
 /// containers per message, far from the limit.
 pub const DEFAULT_LIST_STREAM_MESSAGE_BYTES: usize = 4 << 20;
 
+/// Younger export containers may be another docker-cri's export in progress (same dockerd).
+pub const DEFAULT_IMAGE_VOLUME_EXPORT_SWEEP_AGE: &str = "10m";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -100,6 +103,9 @@ pub struct Config {
     pub cni_tuning: crate::cni::tuning::Tuning,
     /// Bound on one Stream* list message (see `server::list_streams`).
     pub list_stream_message_bytes: usize,
+    /// Minimum age of a leftover image volume export container before the
+    /// startup sweep removes it.
+    pub image_volume_export_sweep_age: Duration,
     /// Accepted cri-dockerd flags that do not act, one line each, logged
     /// once at startup.
     pub compat_warnings: Vec<String>,

@@ -56,6 +56,16 @@ fn list_stream_message_bound() {
 }
 
 #[test]
+fn image_volume_export_sweep_age() {
+    let c = Config::default();
+    assert_eq!(c.image_volume_export_sweep_age, Duration::from_secs(600));
+    let c = Config::load(&cli(&["--image-volume-export-sweep-age", "0s"])).unwrap();
+    assert_eq!(c.image_volume_export_sweep_age, Duration::ZERO);
+    let e = Config::load(&cli(&["--image-volume-export-sweep-age", "soon"])).unwrap_err();
+    assert_eq!(e.setting, "image-volume-export-sweep-age");
+}
+
+#[test]
 fn cri_dockerd_root_directory_alias() {
     let c = Config::load(&cli(&["--cri-dockerd-root-directory", "/tmp/x"])).unwrap();
     assert_eq!(c.root_directory, PathBuf::from("/tmp/x"));

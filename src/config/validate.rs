@@ -186,6 +186,7 @@ impl Config {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
             list_stream_message_bytes: list_stream_message_bytes(cli.list_stream_message_bytes)?,
+            image_volume_export_sweep_age: sweep_age(cli.image_volume_export_sweep_age.clone())?,
             compat_warnings: cli.compat.warnings(),
         })
     }
@@ -227,6 +228,12 @@ fn list_stream_message_bytes(given: Option<usize>) -> Result<usize, ConfigError>
             format!("{n} is not between {MIN} and {MAX}"),
         )),
     }
+}
+
+/// `--image-volume-export-sweep-age`: a Go duration, zero allowed (tests).
+fn sweep_age(given: Option<String>) -> Result<Duration, ConfigError> {
+    let text = given.unwrap_or_else(|| DEFAULT_IMAGE_VOLUME_EXPORT_SWEEP_AGE.to_string());
+    parse_go_duration(&text).map_err(|e| bad("image-volume-export-sweep-age", e))
 }
 
 /// What Docker's json-file driver takes for `max-size`: a positive whole

@@ -95,6 +95,23 @@ impl DockerClient {
         }
     }
 
+    /// Removes a container that is not running, with its anonymous
+    /// volumes: Docker refuses (`FailedPrecondition`) one that is. Absent,
+    /// or a removal already under way, is success.
+    pub async fn remove_stopped_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new().v(true).build();
+        match self
+            .call("remove container", |d| async move {
+                d.remove_container(id, Some(options)).await
+            })
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+            Err(Error::FailedPrecondition(m)) if m.contains("already in progress") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn update_container(
         &self,
         id: &str,

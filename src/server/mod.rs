@@ -71,6 +71,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
         let runtime = runtime.clone();
         async move { runtime.resume_container_logs().await }
     });
+    // Image volume export containers a killed run left behind.
+    tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.sweep_image_volume_exports().await }
+    });
     // CNI: GC and CHECK of what an earlier run left, then periodic GC.
     tokio::spawn({
         let runtime = runtime.clone();

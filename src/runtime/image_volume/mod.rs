@@ -20,12 +20,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use bollard::models::ContainerSummaryStateEnum;
+
 use crate::api;
 use crate::error::{Error, Result};
 use crate::mapping::image_ref::ImageLookup;
 use crate::mapping::info::{ApiVersion, IMAGE_MOUNT_API_VERSION};
 use crate::runtime::Runtime;
 use crate::runtime::host::KeyedLocks;
+
+/// Labels the containers [`Runtime::export_image`] creates (value: the
+/// image ID); what the startup sweep looks for.
+const EXPORT_LABEL: &str = "io.docker-cri.image-volume-export";
+
+/// Between attempts to list export containers while Docker is down.
+const SWEEP_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The unpacked images and who is about to use them.
 pub(crate) struct ImageVolumes {
@@ -173,6 +182,22 @@ fn mount_read_only(rootfs: &Path, mnt: &Path) -> Result<()> {
         return Err(fail("making read-only", e));
     }
     Ok(())
+}
+
+/// Whether an export container is a leftover to sweep: created at least
+/// `min_age` before `now` (Unix seconds, as Docker reports `Created`) and
+/// not running. One in any other or an unknown state, or of unknown age,
+/// is left alone.
+fn is_stale_export(
+    state: Option<ContainerSummaryStateEnum>,
+    created: Option<i64>,
+    now: i64,
+    min_age: std::time::Duration,
+) -> bool {
+    use ContainerSummaryStateEnum as S;
+    let stopped = matches!(state, Some(S::CREATED | S::EXITED | S::DEAD));
+    let min_age = i64::try_from(min_age.as_secs()).unwrap_or(i64::MAX);
+    stopped && created.is_some_and(|c| now.saturating_sub(c) >= min_age)
 }
 
 /// Unpacks Docker's export `tar` into `dest` (created), keeping modes and
@@ -392,10 +417,7 @@ impl Runtime {
             entrypoint: Some(vec!["/docker-cri-image-volume".into()]),
             cmd: Some(Vec::new()),
             network_disabled: Some(true),
-            labels: Some(HashMap::from([(
-                "io.docker-cri.image-volume-export".to_string(),
-                id.to_string(),
-            )])),
+            labels: Some(HashMap::from([(EXPORT_LABEL.to_string(), id.to_string())])),
             ..Default::default()
         };
         let container = self
@@ -408,6 +430,49 @@ impl Runtime {
             tracing::warn!(container = %container, error = %e, "export container left behind");
         }
         exported.map_err(|e| e.context(format!("exporting image {id}")))
+    }
+
+    /// Removes the export containers a docker-cri killed mid-export left
+    /// behind: labelled [`EXPORT_LABEL`], not running, and older than the
+    /// configured age. Runs once at startup, waiting for Docker if it is
+    /// down; a failed removal is logged and left for the next start.
+    pub async fn sweep_image_volume_exports(&self) {
+        let filter = vec![EXPORT_LABEL.to_string()];
+        let mut warned = false;
+        let list = loop {
+            match self.docker().list_containers(&filter).await {
+                Ok(list) => break list,
+                Err(e @ (Error::DockerUnavailable(_) | Error::DeadlineExceeded { .. })) => {
+                    if !warned {
+                        tracing::warn!(error = %e, "cannot list image volume export containers; retrying");
+                        warned = true;
+                    }
+                    tokio::time::sleep(SWEEP_RETRY).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "image volume export sweep skipped");
+                    return;
+                }
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let min_age = self.config().image_volume_export_sweep_age;
+        for c in list {
+            let Some(id) = c.id else { continue };
+            if !is_stale_export(c.state, c.created, now, min_age) {
+                continue;
+            }
+            match self.docker().remove_stopped_container(&id).await {
+                Ok(()) => {
+                    tracing::info!(container = %id, "leftover image volume export container removed")
+                }
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "leftover image volume export container not removed")
+                }
+            }
+        }
     }
 
     /// docker-cri containers (any state) binding each unpacked image.

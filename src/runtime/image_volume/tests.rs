@@ -138,3 +138,54 @@ fn unpack_keeps_modes_and_links() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o755);
     assert_eq!(std::fs::read(dest.join("usr/tool")).unwrap(), b"abc");
 }
+
+#[test]
+fn only_old_stopped_export_containers_are_stale() {
+    use ContainerSummaryStateEnum as S;
+    let ten_min = std::time::Duration::from_secs(600);
+    let now = 1_000_000;
+    // Never started (what a killed export leaves), old enough.
+    assert!(is_stale_export(
+        Some(S::CREATED),
+        Some(now - 600),
+        now,
+        ten_min
+    ));
+    assert!(is_stale_export(
+        Some(S::EXITED),
+        Some(now - 3600),
+        now,
+        ten_min
+    ));
+    assert!(is_stale_export(
+        Some(S::DEAD),
+        Some(now - 3600),
+        now,
+        ten_min
+    ));
+    // Too young: maybe another docker-cri's export in progress.
+    assert!(!is_stale_export(
+        Some(S::CREATED),
+        Some(now - 599),
+        now,
+        ten_min
+    ));
+    assert!(!is_stale_export(
+        Some(S::CREATED),
+        Some(now + 5),
+        now,
+        ten_min
+    ));
+    // Running or about to change, or unknown: left alone.
+    for state in [S::RUNNING, S::PAUSED, S::RESTARTING, S::REMOVING, S::EMPTY] {
+        assert!(
+            !is_stale_export(Some(state), Some(0), now, ten_min),
+            "{state:?}"
+        );
+    }
+    assert!(!is_stale_export(None, Some(0), now, ten_min));
+    assert!(!is_stale_export(Some(S::CREATED), None, now, ten_min));
+    // A zero age (tests) takes any stopped one.
+    let zero = std::time::Duration::ZERO;
+    assert!(is_stale_export(Some(S::CREATED), Some(now), now, zero));
+}
