@@ -320,8 +320,14 @@ impl<S: StateSource> Index<S> {
         let slot = state.slots.get(id)?;
         match (&slot.record, slot.removed) {
             (_, Some(_)) => Some(RunState::Gone),
-            (Some(r), None) if r.phase == record::Phase::Running => Some(RunState::Running),
-            (Some(_), None) => Some(RunState::Stopped),
+            (Some(r), None) => match r.phase {
+                record::Phase::Running => Some(RunState::Running),
+                record::Phase::Exited => Some(RunState::Stopped),
+                // Not started as far as the index has heard yet: a log
+                // writer starts while StartContainer's own re-read may
+                // still be under way, so only Docker can say.
+                record::Phase::Created => None,
+            },
             (None, None) => None,
         }
     }

@@ -551,10 +551,14 @@ async fn the_stop_feed_names_containers_as_they_stop_and_nothing_else() {
 async fn run_states_come_from_the_entries_only_while_synced() {
     use crate::docker::logs::RunState;
     let fake = Arc::new(Fake::default());
-    fake.put(container("c1", "s1", Phase::Running));
+    fake.put(container("c1", "s1", Phase::Created));
     let index = Index::new(fake.clone());
     assert_eq!(index.run_state("c1"), None, "not synced yet");
     index.relist().await.unwrap();
+    // Started by now, perhaps, with the index not told yet.
+    assert_eq!(index.run_state("c1"), None, "created: ask Docker");
+    fake.put(container("c1", "s1", Phase::Running));
+    index.refresh("c1").await;
     assert_eq!(index.run_state("c1"), Some(RunState::Running));
     assert_eq!(index.run_state("c9"), None, "unknown: ask Docker");
     fake.put(container("c1", "s1", Phase::Exited));
