@@ -71,6 +71,21 @@ impl Default for Timing {
     }
 }
 
+/// Busy followers wake on a shared grid of this step: many containers'
+/// polls then fall on the same few instants, and the runtime's threads
+/// wake once for all of them instead of once per container.
+const TICK: Duration = Duration::from_millis(10);
+
+/// `at`, moved later to the next point of the grid (at most `TICK`).
+fn on_tick(at: Instant) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let step = TICK.as_nanos();
+    let since = at.saturating_duration_since(epoch).as_nanos();
+    let up = (step - since % step) % step;
+    at + Duration::from_nanos(u64::try_from(up).unwrap_or(0))
+}
+
 /// What wakes a sleeping follower besides its timer.
 pub struct Wake {
     /// docker-cri heard the container stopped: check now.
@@ -276,7 +291,7 @@ impl Follower {
                 // Just went quiet: poll, backing off, without a watch (a
                 // busy file would raise an event per line).
                 tokio::select! {
-                    () = tokio::time::sleep(self.poll) => {}
+                    () = tokio::time::sleep_until(on_tick(Instant::now() + self.poll)) => {}
                     () = self.wake.stopped.notified() => self.last_check = None,
                 }
                 self.poll = (self.poll * 2).min(self.timing.poll_max);

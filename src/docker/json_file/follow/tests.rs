@@ -391,3 +391,19 @@ async fn a_long_line_grows_the_buffer_and_it_shrinks_after() {
     assert_eq!(got, [long, "short\n".to_string()]);
     assert!(f.buf.len() <= READ_SIZE, "buffer kept at {}", f.buf.len());
 }
+
+#[test]
+fn polls_fall_on_a_shared_grid() {
+    let now = Instant::now();
+    let a = on_tick(now + Duration::from_millis(50));
+    let b = on_tick(now + Duration::from_millis(53));
+    for t in [a, b] {
+        assert!(t >= now + Duration::from_millis(50) && t <= now + Duration::from_millis(63));
+    }
+    // Two deadlines within one step of the grid land on the same instant,
+    // and one already on the grid stays where it is.
+    let c = on_tick(a + Duration::from_millis(1));
+    assert_eq!(on_tick(a), a);
+    assert_eq!(c, a + TICK);
+    assert_eq!(on_tick(c - Duration::from_millis(3)), c);
+}
