@@ -287,12 +287,19 @@ async fn fifty_cycles_leave_no_ipam_files_veths_or_rules() {
         net.cache_entries(),
     );
     assert_eq!(before, (0, 0, 0, 0));
-    // One pod first, alone: the reference firewall plugin creates its
-    // shared CNI-FORWARD chain on first use without tolerating a concurrent
+    // One pod first, alone, with a port: the reference firewall and
+    // portmap plugins create their shared chains (CNI-FORWARD,
+    // CNI-HOSTPORT-DNAT) on first use without tolerating a concurrent
     // creator ("chain exists" fails one of two parallel first ADDs). That
-    // race is the plugin's; kubelet would retry the sandbox.
+    // race is the plugins'; kubelet would retry the sandbox.
     let mut warm = rt.clone();
-    let (id, _c) = run_pod(&mut warm, &pod_config("warmup", Vec::new(), false))
+    let warm_ports = vec![api::PortMapping {
+        protocol: api::Protocol::Tcp as i32,
+        container_port: 80,
+        host_port: common::free_port() as i32,
+        host_ip: String::new(),
+    }];
+    let (id, _c) = run_pod(&mut warm, &pod_config("warmup", warm_ports, false))
         .await
         .unwrap();
     stop_and_remove(&mut warm, &id).await;

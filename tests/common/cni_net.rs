@@ -26,8 +26,37 @@ pub struct Net {
     /// The IPv6 /64 of a dual-stack config ("fd0d:1a2b:3c4d").
     pub prefix6: String,
     pub dir: tempfile::TempDir,
-    /// Whether the shared CNI chains existed before (then they are left).
-    chains_existed: bool,
+    _chains: ChainsGuard,
+}
+
+/// The Nets alive in this test process, and whether the shared CNI chains
+/// existed before the first of them: they are removed when the last Net
+/// goes, never while another test's pods still use them (tests of one
+/// binary run in parallel).
+static LIVE_NETS: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+struct ChainsGuard;
+
+impl ChainsGuard {
+    fn new() -> Self {
+        let mut live = LIVE_NETS.lock().unwrap_or_else(|p| p.into_inner());
+        if live.0 == 0 {
+            live.1 = iptables_save().contains(":CNI-FORWARD")
+                || ip6tables_save().contains(":CNI-FORWARD");
+        }
+        live.0 += 1;
+        ChainsGuard
+    }
+}
+
+impl Drop for ChainsGuard {
+    fn drop(&mut self) {
+        let mut live = LIVE_NETS.lock().unwrap_or_else(|p| p.into_inner());
+        live.0 -= 1;
+        if live.0 == 0 && !live.1 {
+            remove_cni_chains();
+        }
+    }
 }
 
 impl Net {
@@ -65,8 +94,7 @@ impl Net {
                 u16::from_str_radix(&tail[4..], 16).unwrap_or(1)
             ),
             dir,
-            chains_existed: iptables_save().contains(":CNI-FORWARD")
-                || ip6tables_save().contains(":CNI-FORWARD"),
+            _chains: ChainsGuard::new(),
         }
     }
 
@@ -219,9 +247,7 @@ impl Drop for Net {
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
-        if !self.chains_existed {
-            remove_cni_chains();
-        }
+        // The shared chains go with the last Net (`ChainsGuard`).
     }
 }
 
