@@ -191,9 +191,6 @@ pub struct Follower {
     /// Nothing at the path at the last look (mid-rotation): a watch on
     /// the old file would not see the new one come.
     path_missing: bool,
-    /// Data came since the last sleep: the file is still being written,
-    /// so Docker has not rotated it away (a rotated file never grows).
-    fresh: bool,
 }
 
 impl Follower {
@@ -228,7 +225,6 @@ impl Follower {
             last_check: None,
             final_pass: false,
             path_missing: false,
-            fresh: false,
         })
     }
 
@@ -239,13 +235,9 @@ impl Follower {
             match self.read_some() {
                 Ok(Some(batch)) if !batch.is_empty() => {
                     self.poll = self.timing.poll_min;
-                    self.fresh = true;
                     return Some(Ok(batch));
                 }
-                Ok(Some(_)) => {
-                    self.fresh = true;
-                    continue;
-                }
+                Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(path = %self.path.display(), error = %e, "reading a json log file failed");
@@ -260,14 +252,10 @@ impl Follower {
                 }
                 continue;
             }
-            // A busy file is not looked up by path at every poll: the first
-            // quiet one (or the last pass) does it.
-            if self.final_pass || !std::mem::take(&mut self.fresh) {
-                match self.rotated_or_truncated() {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => return Some(Err(io_error(e))),
-                }
+            match self.rotated_or_truncated() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Some(Err(io_error(e))),
             }
             if self.final_pass {
                 return None;
