@@ -79,27 +79,21 @@ impl DockerClient {
     /// Force-removes a container and its anonymous volumes. Absent, or a
     /// removal already under way, is success.
     pub async fn remove_container(&self, id: &str) -> Result<()> {
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
-        match self
-            .call("remove container", |d| async move {
-                d.remove_container(id, Some(options)).await
-            })
-            .await
-        {
-            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
-            Err(Error::FailedPrecondition(m)) if m.contains("already in progress") => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.remove(id, true).await
     }
 
     /// Removes a container that is not running, with its anonymous
     /// volumes: Docker refuses (`FailedPrecondition`) one that is. Absent,
     /// or a removal already under way, is success.
     pub async fn remove_stopped_container(&self, id: &str) -> Result<()> {
-        let options = RemoveContainerOptionsBuilder::new().v(true).build();
+        self.remove(id, false).await
+    }
+
+    async fn remove(&self, id: &str, force: bool) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(force)
+            .v(true)
+            .build();
         match self
             .call("remove container", |d| async move {
                 d.remove_container(id, Some(options)).await

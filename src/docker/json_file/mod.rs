@@ -63,7 +63,6 @@ pub fn json_log_of(c: &ContainerInspectResponse) -> Option<JsonLog> {
 
 /// Container logs from Docker's json file when possible, else its API.
 pub struct DockerLogs {
-    docker: Arc<DockerClient>,
     timing: Timing,
     /// The wake-ups of the followers, by container ID.
     followers: Followers,
@@ -95,7 +94,6 @@ type Followers = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
 impl DockerLogs {
     pub fn new(docker: Arc<DockerClient>) -> Self {
         DockerLogs {
-            docker: docker.clone(),
             timing: Timing::default(),
             followers: Followers::default(),
             files: Arc::default(),
@@ -117,7 +115,7 @@ impl DockerLogs {
 
 impl LogSource for DockerLogs {
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches {
-        let (docker, id, timing) = (self.docker.clone(), id.to_string(), self.timing);
+        let (docker, id, timing) = (self.states.docker.clone(), id.to_string(), self.timing);
         let (followers, files) = (self.followers.clone(), self.files.clone());
         let states = self.states.clone();
         stream::once(async move {
