@@ -221,19 +221,11 @@ struct RemoveContainers(Vec<String>);
 impl Drop for RemoveContainers {
     fn drop(&mut self) {
         let ids = std::mem::take(&mut self.0);
-        // Drop cannot be async; a short-lived runtime on another thread is fine.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for id in &ids {
-                    common::force_remove(id).await;
-                }
-            });
-        })
-        .join();
+        common::block_on_aside(async move {
+            for id in &ids {
+                common::force_remove(id).await;
+            }
+        });
     }
 }
 

@@ -36,33 +36,29 @@ pub async fn docker() -> Docker {
 /// failed test leaves nothing running.
 pub struct PodCleanup(pub String);
 
+/// Runs async cleanup from a `Drop` (which cannot await) to its end: on a
+/// thread of its own with a short-lived runtime, so it works inside and
+/// outside the test's runtime alike.
+pub fn block_on_aside(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(cleanup)
+    })
+    .join();
+}
+
 impl Drop for PodCleanup {
     fn drop(&mut self) {
         let uid = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let docker = docker().await;
-                for c in
-                    containers_with_label(&docker, &format!("io.kubernetes.pod.uid={uid}")).await
-                {
-                    let _ = docker
-                        .remove_container(
-                            &c,
-                            Some(
-                                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
-                                    .force(true)
-                                    .build(),
-                            ),
-                        )
-                        .await;
-                }
-            });
-        })
-        .join();
+        block_on_aside(async move {
+            let docker = docker().await;
+            for c in containers_with_label(&docker, &format!("io.kubernetes.pod.uid={uid}")).await {
+                force_remove(&c).await;
+            }
+        });
     }
 }
 

@@ -74,24 +74,16 @@ impl TestImage {
 impl Drop for TestImage {
     fn drop(&mut self) {
         let id = self.id.clone();
-        // Drop cannot be async; a short-lived runtime on another thread is fine.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let docker = docker().await;
-                let _ = docker
-                    .remove_image(
-                        &id,
-                        Some(RemoveImageOptionsBuilder::new().force(true).build()),
-                        None,
-                    )
-                    .await;
-            });
-        })
-        .join();
+        super::block_on_aside(async move {
+            let _ = docker()
+                .await
+                .remove_image(
+                    &id,
+                    Some(RemoveImageOptionsBuilder::new().force(true).build()),
+                    None,
+                )
+                .await;
+        });
     }
 }
 
