@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Either};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 
@@ -13,24 +14,7 @@ use super::DockerClient;
 use crate::error::Result;
 use crate::mapping::time::rfc3339_nanos;
 
-/// Docker's log copier cuts a longer line into partial messages of exactly
-/// this many bytes (its read buffer), all with the first part's timestamp.
-pub const DOCKER_PARTIAL_SIZE: usize = 16 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-}
-
-impl LogStream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogStream::Stdout => "stdout",
-            LogStream::Stderr => "stderr",
-        }
-    }
-}
+pub use crate::mapping::cri_log::{CriLines, DOCKER_PARTIAL_SIZE, LogStream};
 
 /// One message of Docker's log: a whole line (ending in `\n`) or a part of
 /// a longer one (no `\n`).
@@ -52,38 +36,70 @@ pub enum RunState {
     Gone,
 }
 
-/// Messages in file order, a batch at a time: at hundreds of thousands of
-/// lines a second, a stream step per line is a good part of the cost.
-pub type LogBatches = BoxStream<'static, Result<Vec<LogMessage>>>;
+/// A container's log being read: each call appends the next lines, as
+/// many as were there at once, to the caller's buffer, which the writer
+/// reuses (at hundreds of thousands of lines a second, a stream step, an
+/// allocation or a copy per line is a good part of the cost).
+///
+/// A call may be dropped before it finishes (the writer serves a reopen
+/// meanwhile): nothing read is lost then.
+pub trait LogReader: Send {
+    /// `None`: the container has stopped and everything is read.
+    fn read_into<'a>(&'a mut self, into: &'a mut CriLines) -> BoxFuture<'a, Option<Result<()>>>;
+}
 
-/// Most messages put in one batch by [`batched`].
+pub type LogBatches = Box<dyn LogReader>;
+
+/// Most messages taken at once by [`reader`].
 const BATCH: usize = 1024;
 
-/// Batches a stream of single messages: whatever is ready at once goes
-/// together; an error comes after the messages before it.
-pub fn batched(messages: impl Stream<Item = Result<LogMessage>> + Send + 'static) -> LogBatches {
-    messages
-        .ready_chunks(BATCH)
-        .flat_map(|chunk| {
-            let mut out = Vec::new();
-            let mut run = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                match item {
-                    Ok(m) => run.push(m),
-                    Err(e) => {
-                        if !run.is_empty() {
-                            out.push(Ok(std::mem::take(&mut run)));
-                        }
-                        out.push(Err(e));
+/// Reads a stream of single messages: whatever is ready at once goes into
+/// one call's lines; an error comes after the messages before it.
+pub fn reader(messages: impl Stream<Item = Result<LogMessage>> + Send + 'static) -> LogBatches {
+    Box::new(MessageReader {
+        messages: messages.boxed(),
+        held: None,
+    })
+}
+
+struct MessageReader {
+    messages: BoxStream<'static, Result<LogMessage>>,
+    /// The end or an error found while gathering: the next call's answer.
+    held: Option<Option<Result<()>>>,
+}
+
+impl LogReader for MessageReader {
+    fn read_into<'a>(&'a mut self, into: &'a mut CriLines) -> BoxFuture<'a, Option<Result<()>>> {
+        Box::pin(async move {
+            if let Some(held) = self.held.take() {
+                return held;
+            }
+            // Dropped while waiting here, nothing is lost: the stream
+            // keeps what it has not handed out.
+            let first = match self.messages.next().await? {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
+            into.push_message(&first.timestamp, first.nanos, first.stream, &first.content);
+            for _ in 1..BATCH {
+                match self.messages.next().now_or_never() {
+                    Some(Some(Ok(m))) => {
+                        into.push_message(&m.timestamp, m.nanos, m.stream, &m.content);
                     }
+                    Some(Some(Err(e))) => {
+                        self.held = Some(Some(Err(e)));
+                        break;
+                    }
+                    Some(None) => {
+                        self.held = Some(None);
+                        break;
+                    }
+                    None => break,
                 }
             }
-            if !run.is_empty() {
-                out.push(Ok(run));
-            }
-            stream::iter(out)
+            Some(Ok(()))
         })
-        .boxed()
+    }
 }
 
 /// Run states docker-cri already knows without asking Docker (the index).
@@ -124,7 +140,7 @@ impl LogSource for Arc<DockerClient> {
             .timestamps(true)
             .since(since)
             .build();
-        batched(
+        reader(
             stream::once(async move {
                 match client.handle().await {
                     Ok(docker) => {
@@ -263,24 +279,53 @@ mod tests {
         }
     }
 
+    /// Every call's lines as text, until the end.
+    async fn calls(mut r: LogBatches) -> Vec<Result<Vec<String>>> {
+        let mut got = Vec::new();
+        let mut lines = CriLines::new();
+        while let Some(item) = r.read_into(&mut lines).await {
+            got.push(item.map(|()| {
+                String::from_utf8(lines.bytes().to_vec())
+                    .unwrap()
+                    .lines()
+                    .map(|l| l[TS.len() + 10..].to_string())
+                    .collect()
+            }));
+            lines.clear(0);
+        }
+        got
+    }
+
     #[tokio::test]
-    async fn batches_keep_the_order_and_put_an_error_after_what_came_before() {
+    async fn ready_messages_go_together_and_an_error_after_what_came_before() {
         let items = vec![
-            Ok(msg("a")),
-            Ok(msg("b")),
+            Ok(msg("a\n")),
+            Ok(msg("b\n")),
             Err(crate::Error::DockerUnavailable("reset".into())),
-            Ok(msg("c")),
+            Ok(msg("c\n")),
         ];
-        let got: Vec<_> = batched(stream::iter(items)).collect().await;
-        let texts = |b: &Vec<LogMessage>| -> Vec<String> {
-            b.iter()
-                .map(|m| String::from_utf8_lossy(&m.content).into_owned())
-                .collect()
-        };
+        let got = calls(reader(stream::iter(items))).await;
         assert_eq!(got.len(), 3, "{got:?}");
-        assert_eq!(texts(got[0].as_ref().unwrap()), ["a", "b"]);
+        assert_eq!(got[0].as_ref().unwrap(), &["a", "b"]);
         assert!(matches!(got[1], Err(crate::Error::DockerUnavailable(_))));
-        assert_eq!(texts(got[2].as_ref().unwrap()), ["c"]);
+        assert_eq!(got[2].as_ref().unwrap(), &["c"]);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_comes_later_is_the_next_calls() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(Ok(msg("first\n"))).unwrap();
+        let mut r = reader(tokio_stream::wrappers::UnboundedReceiverStream::new(rx));
+        let mut lines = CriLines::new();
+        assert!(matches!(r.read_into(&mut lines).await, Some(Ok(()))));
+        assert_eq!(lines.len(), 1);
+        // Nothing there: the call waits, and being dropped loses nothing.
+        assert!(r.read_into(&mut lines).now_or_never().is_none());
+        tx.send(Ok(msg("second\n"))).unwrap();
+        drop(tx);
+        assert!(matches!(r.read_into(&mut lines).await, Some(Ok(()))));
+        assert_eq!(lines.len(), 2);
+        assert!(r.read_into(&mut lines).await.is_none());
     }
 
     #[test]

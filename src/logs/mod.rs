@@ -7,7 +7,6 @@
 //! file itself (see [`resume`]), so a restart or crash of docker-cri loses
 //! and doubles nothing that Docker still holds.
 
-pub mod encode;
 pub mod files;
 pub mod resume;
 mod writer;

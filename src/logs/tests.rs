@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast;
 
 use super::*;
-use crate::docker::logs::{LogBatches, LogMessage, LogStream, batched};
+use crate::docker::logs::{LogBatches, LogMessage, LogStream, reader};
 use crate::error::Result;
 
 const BASE: i64 = 1_796_040_000_000_000_000; // 2026-11-30T12:00:00Z
@@ -89,7 +89,7 @@ impl LogSource for FakeDocker {
             .collect();
         let past = stream::iter(past);
         if self.state_of(id) != RunState::Running {
-            return batched(past);
+            return reader(past);
         }
         let rx = self.live.subscribe();
         let live = stream::unfold(Some(rx), |rx| async move {
@@ -103,7 +103,7 @@ impl LogSource for FakeDocker {
                 _ => None,
             }
         });
-        batched(past.chain(live))
+        reader(past.chain(live))
     }
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>> {

@@ -8,18 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::blocking;
-use super::encode::encode;
 use super::files::{Saved, StateDir, open_log, tail_position};
 use super::resume::{Position, Skip};
-use crate::docker::logs::{LogMessage, LogSource, RunState};
+use crate::docker::logs::{CriLines, LogSource, RunState};
 use crate::error::{Error, Result};
 
-/// Most bytes gathered before one write.
-const BATCH_BYTES: usize = 256 * 1024;
 /// What a quiet container's batch buffer shrinks back to: with hundreds of
 /// mostly idle containers, one large buffer each would be most of
 /// docker-cri's memory.
@@ -100,63 +96,50 @@ impl Writer {
         tracing::debug!(container = %self.id, "container log writer finished");
     }
 
-    /// Copies until the stream ends, serving commands between batches.
+    /// Copies until the log ends, serving commands between batches.
     async fn copy(&mut self, mut skip: Skip) -> Outcome {
-        let mut stream = self.source.logs(&self.id, skip.since());
-        let mut buf = Vec::with_capacity(QUIET_BUF);
-        // Docker's timestamp (ns) on the newest line gathered, for the lag.
-        let mut newest = 0i64;
+        let mut reader = self.source.logs(&self.id, skip.since());
+        let mut lines = CriLines::new();
         loop {
-            tokio::select! {
+            // Each batch is one file read (or what Docker's API stream had
+            // ready), written at once. No timer to gather more: the file
+            // follower polls at its own pace, so waiting here would only
+            // add a wake-up per batch.
+            let item = tokio::select! {
                 biased;
-                Some(cmd) = self.commands.recv() => self.serve(cmd).await,
-                item = stream.next() => {
-                    let mut end = None;
-                    match item {
-                        None => end = Some(Outcome::Ended),
-                        Some(Err(e)) => end = Some(Outcome::Failed(e)),
-                        Some(Ok(batch)) => add(&mut buf, &batch, &mut skip, &mut newest),
-                    }
-                    // Batches come as read (a file read, or what Docker's
-                    // API stream had ready); whatever else is there already
-                    // goes into the same write. No timer: the file follower
-                    // polls at its own pace, so waiting here would only add
-                    // a wake-up per batch.
-                    while end.is_none() && buf.len() < BATCH_BYTES {
-                        match stream.next().now_or_never() {
-                            Some(Some(Ok(batch))) => add(&mut buf, &batch, &mut skip, &mut newest),
-                            Some(Some(Err(e))) => end = Some(Outcome::Failed(e)),
-                            Some(None) => end = Some(Outcome::Ended),
-                            None => break,
-                        }
-                    }
-                    self.write(&buf, newest);
-                    // Kept about as large as the last batch: a busy
-                    // container does not regrow it each time.
-                    let used = buf.len().max(QUIET_BUF);
-                    buf.clear();
-                    if buf.capacity() > 2 * used {
-                        buf.shrink_to(used);
-                    }
-                    if let Some(end) = end {
-                        return end;
-                    }
+                Some(cmd) = self.commands.recv() => {
+                    // The read is dropped and started again: it loses
+                    // nothing (see `LogReader`).
+                    self.serve(cmd).await;
+                    continue;
                 }
+                item = reader.read_into(&mut lines) => item,
+            };
+            if skip.is_skipping() {
+                lines.retain(|nanos| skip.keep(nanos));
+            }
+            self.write(&lines);
+            // Kept about as large as the last batch.
+            lines.clear(lines.bytes().len().max(QUIET_BUF));
+            match item {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Outcome::Failed(e),
+                None => return Outcome::Ended,
             }
         }
     }
 
     /// A page-cache append, done in place: a hop to the blocking pool per
     /// batch would cost more than the write.
-    fn write(&mut self, buf: &[u8], newest_nanos: i64) {
-        if buf.is_empty() {
+    fn write(&mut self, lines: &CriLines) {
+        let (buf, Some(newest)) = (lines.bytes(), lines.newest()) else {
             return;
-        }
+        };
         let lag = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .and_then(|now| {
-                let newest = u64::try_from(newest_nanos).ok()?;
+                let newest = u64::try_from(newest).ok()?;
                 now.checked_sub(Duration::from_nanos(newest))
             });
         self.metrics.record_log_write(buf.len(), lag);
@@ -242,14 +225,5 @@ impl Writer {
         if let Err(e) = blocking(move || state.save(&id, &saved)).await {
             tracing::warn!(container = %self.id, error = %e, "saving the container log state failed");
         }
-    }
-}
-
-fn add(buf: &mut Vec<u8>, batch: &[LogMessage], skip: &mut Skip, newest: &mut i64) {
-    for msg in batch {
-        *newest = (*newest).max(msg.nanos);
-        encode(buf, &msg.timestamp, msg.stream, &msg.content, || {
-            skip.keep(msg.nanos)
-        });
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod container;
+pub mod cri_log;
 pub mod duration;
 pub mod image;
 pub mod image_ref;

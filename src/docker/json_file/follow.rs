@@ -20,14 +20,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::parse::{Parsed, parse_line};
+use super::parse::Parser;
 use super::watch::{Armed, FileWatch};
-use crate::docker::logs::{LogMessage, RunState};
+use crate::docker::logs::{CriLines, RunState};
 use crate::error::{Error, Result};
 
 /// Most bytes asked for per read; also the batch the writer gets at once.
@@ -154,9 +153,9 @@ fn first_nanos(file: &File) -> Option<i64> {
         let mut buf = vec![0u8; size];
         let n = file.read_at(&mut buf, 0).ok()?;
         if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
-            return parse_line(&buf[..end], &mut BytesMut::new())
-                .ok()
-                .map(|p| p.nanos);
+            return Parser::default()
+                .line(&buf[..end], &mut CriLines::new())
+                .ok();
         }
         if n < size || size >= MAX_LINE {
             return None;
@@ -176,6 +175,7 @@ pub struct Follower {
     filled: usize,
     /// Dropping an over-long line up to its `\n`.
     discarding: bool,
+    parser: Parser,
     /// Messages before the first one stamped at or after this are skipped.
     since: Option<i64>,
     stop_check: StopCheck,
@@ -215,6 +215,7 @@ impl Follower {
             buf: Vec::new(),
             filled: 0,
             discarding: false,
+            parser: Parser::default(),
             since,
             stop_check,
             wake,
@@ -228,14 +229,16 @@ impl Follower {
         })
     }
 
-    /// The next messages in file order; `None` once the container has
-    /// stopped and everything is read.
-    pub async fn next_batch(&mut self) -> Option<Result<Vec<LogMessage>>> {
+    /// Appends the next lines in file order to `into`; `None` once the
+    /// container has stopped and everything is read. Dropped at an await
+    /// (the caller serves a reopen), it loses nothing: lines are read and
+    /// put into `into` with no await between.
+    pub async fn next_batch(&mut self, into: &mut CriLines) -> Option<Result<()>> {
         loop {
-            match self.read_some() {
-                Ok(Some(batch)) if !batch.is_empty() => {
+            match self.read_some(into) {
+                Ok(Some(lines)) if lines > 0 => {
                     self.poll = self.timing.poll_min;
-                    return Some(Ok(batch));
+                    return Some(Ok(()));
                 }
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
@@ -261,8 +264,9 @@ impl Follower {
                 return None;
             }
             if self.stop_due() {
+                let state = (self.stop_check)().await;
                 self.last_check = Some(Instant::now());
-                match (self.stop_check)().await {
+                match state {
                     // Docker closes the log before it reports the stop, so
                     // one more read gets the last lines.
                     Ok(RunState::Stopped | RunState::Gone) => {
@@ -331,8 +335,9 @@ impl Follower {
             .is_none_or(|at| at.elapsed() >= self.timing.stop_check)
     }
 
-    /// One read: `Ok(None)` at EOF, else the messages of its whole lines.
-    fn read_some(&mut self) -> io::Result<Option<Vec<LogMessage>>> {
+    /// One read: `Ok(None)` at EOF, else how many CRI lines its whole
+    /// lines made (appended to `into`).
+    fn read_some(&mut self, into: &mut CriLines) -> io::Result<Option<usize>> {
         if self.filled == self.buf.len() {
             // No room: no buffer yet (idle), or a partial line fills it.
             // Only then is the file's size asked for, to size the buffer:
@@ -367,8 +372,7 @@ impl Follower {
         }
         self.current.offset += n as u64;
         let end = self.filled + n;
-        let mut out = BytesMut::with_capacity(n + n / 4);
-        let mut parsed = Vec::new();
+        let before = into.len();
         let mut start = 0;
         // Only the new bytes can hold a `\n` not yet seen.
         let mut from = self.filled;
@@ -377,8 +381,13 @@ impl Follower {
             if std::mem::take(&mut self.discarding) {
                 // The tail of an over-long line.
             } else {
-                match parse_line(line, &mut out) {
-                    Ok(p) => self.gate(p, &mut parsed, &mut out),
+                let mark = into.checkpoint();
+                match self.parser.line(line, into) {
+                    // Before the `since` point: taken back.
+                    Ok(nanos) if self.since.is_some_and(|since| nanos < since) => {
+                        into.rollback(mark)
+                    }
+                    Ok(_) => self.since = None,
                     Err(e) => {
                         tracing::debug!(path = %self.path.display(), error = %e, "json log line skipped")
                     }
@@ -392,37 +401,12 @@ impl Follower {
         if self.discarding {
             self.filled = 0;
         }
-        // One buffer for the whole read; each message holds slices of it.
-        let out = out.freeze();
-        let messages = parsed
-            .into_iter()
-            .map(|p: Parsed| LogMessage {
-                timestamp: out.slice(p.timestamp),
-                nanos: p.nanos,
-                stream: p.stream,
-                content: out.slice(p.content),
-            })
-            .collect();
         // Back to the first read size once a long line has passed.
         if self.filled < READ_SIZE && self.buf.len() > READ_SIZE {
             self.buf.truncate(READ_SIZE);
             self.buf.shrink_to_fit();
         }
-        Ok(Some(messages))
-    }
-
-    /// Keeps a parsed line unless it comes before the `since` point.
-    fn gate(&mut self, p: Parsed, parsed: &mut Vec<Parsed>, out: &mut BytesMut) {
-        match self.since {
-            Some(since) if p.nanos < since => {
-                // Its bytes are the last in `out`: take them back.
-                out.truncate(p.timestamp.start.min(p.content.start));
-            }
-            _ => {
-                self.since = None;
-                parsed.push(p);
-            }
-        }
+        Ok(Some(into.len() - before))
     }
 
     /// At EOF: whether Docker moved on to a new file at the path (switched

@@ -19,11 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bollard::models::ContainerInspectResponse;
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, StreamExt};
 use tokio::sync::Notify;
 
 use super::DockerClient;
-use super::logs::{KnownStates, LogBatches, LogSource, RunState};
+use super::logs::{CriLines, KnownStates, LogBatches, LogReader, LogSource, RunState};
 use crate::error::{Error, Result};
 use follow::Timing;
 
@@ -115,19 +114,18 @@ impl DockerLogs {
 
 impl LogSource for DockerLogs {
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches {
-        let (docker, id, timing) = (self.states.docker.clone(), id.to_string(), self.timing);
-        let (followers, files) = (self.followers.clone(), self.files.clone());
-        let states = self.states.clone();
-        stream::once(async move {
-            let files = files.get_or_init(file_watch).clone();
-            let wakes = (followers, files);
-            match direct(&docker, &id, since_nanos, timing, wakes, states).await {
-                Some(stream) => stream,
-                None => docker.logs(&id, since_nanos),
-            }
+        Box::new(Opening {
+            start: Start {
+                docker: self.states.docker.clone(),
+                id: id.to_string(),
+                since: since_nanos,
+                timing: self.timing,
+                followers: self.followers.clone(),
+                files: self.files.clone(),
+                states: self.states.clone(),
+            },
+            reader: None,
         })
-        .flatten()
-        .boxed()
     }
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>> {
@@ -184,15 +182,49 @@ impl Drop for Registered {
     }
 }
 
-/// The stream read from the json file, or `None` for the API.
-async fn direct(
-    docker: &Arc<DockerClient>,
-    id: &str,
+/// What a reader needs to pick its way: the file, or Docker's API.
+struct Start {
+    docker: Arc<DockerClient>,
+    id: String,
     since: Option<i64>,
     timing: Timing,
-    (followers, watch): (Followers, Option<watch::FileWatch>),
+    followers: Followers,
+    files: Arc<OnceLock<Option<watch::FileWatch>>>,
     states: States,
-) -> Option<LogBatches> {
+}
+
+impl Start {
+    async fn open(&self) -> LogBatches {
+        let files = self.files.get_or_init(file_watch).clone();
+        match direct(self, files).await {
+            Some(reader) => reader,
+            None => self.docker.logs(&self.id, self.since),
+        }
+    }
+}
+
+/// Picks its way at the first read (which may be dropped and tried again:
+/// nothing is read until a reader is there).
+struct Opening {
+    start: Start,
+    reader: Option<LogBatches>,
+}
+
+impl LogReader for Opening {
+    fn read_into<'a>(&'a mut self, into: &'a mut CriLines) -> BoxFuture<'a, Option<Result<()>>> {
+        Box::pin(async move {
+            let reader = match &mut self.reader {
+                Some(reader) => reader,
+                None => self.reader.insert(self.start.open().await),
+            };
+            reader.read_into(into).await
+        })
+    }
+}
+
+/// The reader of the json file, or `None` for the API.
+async fn direct(start: &Start, watch: Option<watch::FileWatch>) -> Option<LogBatches> {
+    let (docker, id, since, timing) = (&start.docker, start.id.as_str(), start.since, start.timing);
     let log = match docker.inspect_container(id).await {
         Ok(Some(c)) => json_log_of(&c)?,
         // The API answers these with the same error, in the stream.
@@ -215,13 +247,13 @@ async fn direct(
         }
     };
     let stop_check: follow::StopCheck = {
-        let id = id.to_string();
+        let (states, id) = (start.states.clone(), id.to_string());
         Box::new(move || {
             let (states, id) = (states.clone(), id.clone());
             Box::pin(async move { states.run_state(&id).await })
         })
     };
-    let registered = Registered::new(followers, id);
+    let registered = Registered::new(start.followers.clone(), id);
     let wake = follow::Wake {
         stopped: registered.wake.clone(),
         files: watch,
@@ -236,15 +268,22 @@ async fn direct(
         }
     };
     tracing::debug!(container = id, "following the container's json log file");
-    Some(batches(follower, registered))
+    Some(Box::new(FileReader {
+        follower,
+        _registered: registered,
+    }))
 }
 
-/// The follower's batches, as they are read.
-fn batches(follower: follow::Follower, registered: Registered) -> LogBatches {
-    stream::unfold((follower, registered), |(mut f, r)| async move {
-        f.next_batch().await.map(|batch| (batch, (f, r)))
-    })
-    .boxed()
+/// The follower, registered for stop wake-ups while it lives.
+struct FileReader {
+    follower: follow::Follower,
+    _registered: Registered,
+}
+
+impl LogReader for FileReader {
+    fn read_into<'a>(&'a mut self, into: &'a mut CriLines) -> BoxFuture<'a, Option<Result<()>>> {
+        Box::pin(self.follower.next_batch(into))
+    }
 }
 
 #[cfg(test)]

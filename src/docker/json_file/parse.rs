@@ -1,37 +1,19 @@
-//! One line of Docker's json-file log → a message.
+//! One line of Docker's json-file log → its CRI lines.
 //!
 //! Docker writes `{"log":"…","stream":"stdout","time":"…"}` per line (with
 //! `"attrs":{…}` before `"time"` when log options ask for labels or env,
-//! and no `"log"` at all for empty content). The scanner here reads that
-//! shape without building a tree: keys in any order, unknown keys skipped,
-//! the content unescaped straight into the caller's buffer. Anything it
-//! does not understand goes to serde_json, so an odd line costs time, not
-//! correctness; a line neither can read is an error the caller skips.
+//! and no `"log"` at all for empty content). That exact shape is matched
+//! as it is; otherwise a scanner reads it without building a tree: keys in
+//! any order, unknown keys skipped. Either way the content is unescaped
+//! straight into its CRI line. Anything the scanner does not understand
+//! goes to serde_json, so an odd line costs time, not correctness; a line
+//! none can read is an error the caller skips.
 
-use std::cell::Cell;
-use std::ops::Range;
-
-use bytes::BytesMut;
 use serde::Deserialize;
 
-use crate::docker::logs::LogStream;
+use crate::docker::logs::{CriLines, LogStream};
+use crate::mapping::cri_log::TIMESTAMP_LEN;
 use crate::mapping::time::rfc3339_nanos;
-
-/// Docker's API sends timestamps as `2006-01-02T15:04:05.000000000Z`; the
-/// file has Go's RFC3339Nano (trailing zeros of the fraction trimmed).
-/// Messages from both sources carry the fixed form, so CRI files look the
-/// same whichever source wrote them.
-const FIXED_LEN: usize = 30;
-
-/// A parsed line: its stream and time, and where its timestamp and content
-/// were put in the output buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    pub stream: LogStream,
-    pub nanos: i64,
-    pub timestamp: Range<usize>,
-    pub content: Range<usize>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -43,42 +25,129 @@ pub enum ParseError {
     Stream(String),
 }
 
-/// Parses `line` (without its `\n`), appending the timestamp and then the
-/// content to `out`. On error `out` is left as it was.
-pub fn parse_line(line: &[u8], out: &mut BytesMut) -> Result<Parsed, ParseError> {
-    let mark = out.len();
-    if let Some(parsed) = Scanner::new(line).entry(out) {
-        return Ok(parsed);
-    }
-    out.truncate(mark);
-    parse_general(line, out).inspect_err(|_| out.truncate(mark))
+/// What Docker 20.10 to 27 write, around the content and the time.
+const LOG_KEY: &[u8] = b"{\"log\":\"";
+const STDOUT_TIME: &[u8] = b",\"stream\":\"stdout\",\"time\":\"";
+const STDERR_TIME: &[u8] = b",\"stream\":\"stderr\",\"time\":\"";
+
+/// 10^(9 - digits): a fraction of `digits` digits to nanoseconds.
+const FRACTION_SCALE: [i64; 10] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
+/// Reads one file's lines; remembers the last whole second it parsed, as
+/// lines come in bursts that mostly share their second.
+#[derive(Debug, Default)]
+pub struct Parser {
+    /// The date and time to the second, as text and as Unix seconds.
+    second: Option<([u8; 19], i64)>,
 }
 
-/// The general route: whatever serde_json accepts as an object with these
-/// fields.
-fn parse_general(line: &[u8], out: &mut BytesMut) -> Result<Parsed, ParseError> {
-    #[derive(Deserialize)]
-    struct Entry {
-        #[serde(default)]
-        log: String,
-        #[serde(default)]
-        stream: String,
-        time: Option<String>,
+impl Parser {
+    /// Parses `line` (without its `\n`) into the CRI lines it makes,
+    /// appended to `out`; returns Docker's time of it. On error `out` is
+    /// left as it was.
+    pub fn line(&mut self, line: &[u8], out: &mut CriLines) -> Result<i64, ParseError> {
+        if let Some(nanos) = self.docker_shape(line, out) {
+            return Ok(nanos);
+        }
+        if let Some(nanos) = Scanner::new(line).entry(self, out) {
+            return Ok(nanos);
+        }
+        self.general(line, out)
     }
-    let entry: Entry =
-        serde_json::from_slice(line).map_err(|e| ParseError::Malformed(e.to_string()))?;
-    let stream = stream_of(entry.stream.as_bytes())
-        .ok_or_else(|| ParseError::Stream(entry.stream.clone()))?;
-    let time = entry.time.ok_or(ParseError::NoTime)?;
-    let (nanos, timestamp) = put_time(time.as_bytes(), out).ok_or(ParseError::NoTime)?;
-    let start = out.len();
-    out.extend_from_slice(entry.log.as_bytes());
-    Ok(Parsed {
-        stream,
-        nanos,
-        timestamp,
-        content: start..out.len(),
-    })
+
+    /// The exact shape Docker writes, `{"log":"…","stream":"stdout",
+    /// "time":"…Z"}`: no key to look for, the content unescaped straight
+    /// into its CRI line.
+    fn docker_shape(&mut self, line: &[u8], out: &mut CriLines) -> Option<i64> {
+        let rest = line.strip_prefix(LOG_KEY)?;
+        let mut draft = out.draft();
+        let mut scan = Scanner::new(rest);
+        scan.string_body_into(draft.content())?;
+        let rest = &rest[scan.at..];
+        let (stream, rest) = match rest.strip_prefix(STDOUT_TIME) {
+            Some(rest) => (LogStream::Stdout, rest),
+            None => (LogStream::Stderr, rest.strip_prefix(STDERR_TIME)?),
+        };
+        let (nanos, timestamp) = self.fixed_time(rest.strip_suffix(b"\"}")?)?;
+        draft.finish(&timestamp, nanos, stream);
+        Some(nanos)
+    }
+
+    /// The general route: whatever serde_json accepts as an object with
+    /// these fields, and times with an offset (Docker writes UTC), which
+    /// go into the line as they are.
+    fn general(&mut self, line: &[u8], out: &mut CriLines) -> Result<i64, ParseError> {
+        #[derive(Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            log: String,
+            #[serde(default)]
+            stream: String,
+            time: Option<String>,
+        }
+        let entry: Entry =
+            serde_json::from_slice(line).map_err(|e| ParseError::Malformed(e.to_string()))?;
+        let stream = stream_of(entry.stream.as_bytes())
+            .ok_or_else(|| ParseError::Stream(entry.stream.clone()))?;
+        let time = entry.time.ok_or(ParseError::NoTime)?;
+        let (nanos, fixed) = match self.fixed_time(time.as_bytes()) {
+            Some((nanos, fixed)) => (nanos, Some(fixed)),
+            None => (rfc3339_nanos(&time).ok_or(ParseError::NoTime)?, None),
+        };
+        let timestamp = fixed.as_ref().map_or(time.as_bytes(), |f| &f[..]);
+        out.push_message(timestamp, nanos, stream, entry.log.as_bytes());
+        Ok(nanos)
+    }
+
+    /// Docker's own shape, `2006-01-02T15:04:05[.fraction]Z`, to its
+    /// nanoseconds and the fixed-width form Docker's API sends (so CRI
+    /// files look the same whichever way the log was read); `None` for
+    /// anything else. Only a second not seen last goes through the
+    /// calendar arithmetic.
+    fn fixed_time(&mut self, text: &[u8]) -> Option<(i64, [u8; TIMESTAMP_LEN])> {
+        let (head, rest) = (text.get(..19)?, &text[19..]);
+        let digits = match rest.strip_suffix(b"Z")? {
+            [] => &[][..],
+            [b'.', d @ ..] if (1..=9).contains(&d.len()) => d,
+            _ => return None,
+        };
+        let mut fixed = [b'0'; TIMESTAMP_LEN];
+        fixed[..19].copy_from_slice(head);
+        fixed[19] = b'.';
+        fixed[TIMESTAMP_LEN - 1] = b'Z';
+        let mut frac = 0i64;
+        for (i, d) in digits.iter().enumerate() {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            frac = frac * 10 + i64::from(d - b'0');
+            fixed[20 + i] = *d;
+        }
+        frac *= FRACTION_SCALE[digits.len()];
+        let secs = match self.second {
+            Some((text, secs)) if text == head => secs,
+            _ => {
+                let mut whole = [b'Z'; 20];
+                whole[..19].copy_from_slice(head);
+                let secs = rfc3339_nanos(std::str::from_utf8(&whole).ok()?)? / 1_000_000_000;
+                self.second = Some((fixed[..19].try_into().ok()?, secs));
+                secs
+            }
+        };
+        let nanos = secs.checked_mul(1_000_000_000)?.checked_add(frac)?;
+        Some((nanos, fixed))
+    }
 }
 
 fn stream_of(name: &[u8]) -> Option<LogStream> {
@@ -87,72 +156,6 @@ fn stream_of(name: &[u8]) -> Option<LogStream> {
         b"stderr" => Some(LogStream::Stderr),
         _ => None,
     }
-}
-
-/// Appends the fixed-width form of an RFC 3339 time; one with an offset
-/// other than `Z` (Docker writes UTC) goes as it is. Returns its nanos and
-/// where it went.
-fn put_time(text: &[u8], out: &mut BytesMut) -> Option<(i64, Range<usize>)> {
-    let nanos = match utc_nanos(text) {
-        Some(nanos) => nanos,
-        None => rfc3339_nanos(std::str::from_utf8(text).ok()?)?,
-    };
-    let start = out.len();
-    match text.split_last() {
-        Some((b'Z', head)) if head.len() >= 19 => {
-            let (secs, frac) = head.split_at(19);
-            let digits = frac.strip_prefix(b".").unwrap_or(frac);
-            let n = digits.len().min(9);
-            // Built on the stack, appended once: this runs for every line.
-            let mut fixed = [b'0'; FIXED_LEN];
-            fixed[..19].copy_from_slice(secs);
-            fixed[19] = b'.';
-            fixed[20..20 + n].copy_from_slice(&digits[..n]);
-            fixed[FIXED_LEN - 1] = b'Z';
-            out.extend_from_slice(&fixed);
-        }
-        _ => out.extend_from_slice(text),
-    }
-    Some((nanos, start..out.len()))
-}
-
-thread_local! {
-    /// The last whole second parsed on this thread, as text and as Unix
-    /// seconds: lines come in bursts, and a burst mostly shares its second.
-    static LAST_SECOND: Cell<([u8; 19], i64)> = const { Cell::new(([0; 19], 0)) };
-}
-
-/// Docker's own shape, `2006-01-02T15:04:05[.fraction]Z`, to nanoseconds;
-/// `None` for anything else (the general parser takes it). Only a second
-/// not seen last on this thread goes through the calendar arithmetic.
-fn utc_nanos(text: &[u8]) -> Option<i64> {
-    let (head, rest) = (text.get(..19)?, &text[19..]);
-    let digits = match rest.strip_suffix(b"Z")? {
-        [] => &[][..],
-        [b'.', d @ ..] if (1..=9).contains(&d.len()) => d,
-        _ => return None,
-    };
-    let mut frac = 0i64;
-    for d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        frac = frac * 10 + i64::from(d - b'0');
-    }
-    frac *= 10i64.pow(9 - digits.len() as u32);
-    let (cached, secs) = LAST_SECOND.with(Cell::get);
-    let secs = if cached == head {
-        secs
-    } else {
-        let mut whole = [b'Z'; 20];
-        whole[..19].copy_from_slice(head);
-        let secs = rfc3339_nanos(std::str::from_utf8(&whole).ok()?)? / 1_000_000_000;
-        let mut key = [0u8; 19];
-        key.copy_from_slice(head);
-        LAST_SECOND.with(|c| c.set((key, secs)));
-        secs
-    };
-    secs.checked_mul(1_000_000_000)?.checked_add(frac)
 }
 
 /// The fast route; `None` hands the line to serde_json.
@@ -166,11 +169,12 @@ impl<'a> Scanner<'a> {
         Scanner { b, at: 0 }
     }
 
-    fn entry(&mut self, out: &mut BytesMut) -> Option<Parsed> {
-        let mark = out.len();
+    /// The line's time; its CRI lines appended to `out`.
+    fn entry(&mut self, parser: &mut Parser, out: &mut CriLines) -> Option<i64> {
+        let mut draft = out.draft();
         let mut stream = None;
-        let mut content = None;
-        let mut time: Option<Range<usize>> = None;
+        let mut seen_log = false;
+        let mut time: Option<&[u8]> = None;
         self.skip_ws();
         self.expect(b'{')?;
         loop {
@@ -180,17 +184,14 @@ impl<'a> Scanner<'a> {
             self.expect(b':')?;
             self.skip_ws();
             match key {
-                b"log" => {
-                    let start = out.len();
-                    self.string_into(out)?;
-                    content = Some(start..out.len());
+                // A second "log" would append to the first: not this route's.
+                b"log" if !seen_log => {
+                    self.string_into(draft.content())?;
+                    seen_log = true;
                 }
+                b"log" => return None,
                 b"stream" => stream = Some(stream_of(self.raw_string()?)?),
-                b"time" => {
-                    let start = self.at + 1;
-                    self.raw_string()?;
-                    time = Some(start..self.at - 1);
-                }
+                b"time" => time = Some(self.raw_string()?),
                 _ => self.skip_value()?,
             }
             self.skip_ws();
@@ -204,16 +205,9 @@ impl<'a> Scanner<'a> {
         if self.at != self.b.len() {
             return None;
         }
-        // The timestamp goes after the content in the buffer; the ranges
-        // say where each is.
-        let (nanos, timestamp) = put_time(&self.b[time?], out)?;
-        let content = content.unwrap_or(mark..mark);
-        Some(Parsed {
-            stream: stream?,
-            nanos,
-            timestamp,
-            content,
-        })
+        let (nanos, timestamp) = parser.fixed_time(time?)?;
+        draft.finish(&timestamp, nanos, stream?);
+        Some(nanos)
     }
 
     fn next(&mut self) -> Option<u8> {
@@ -245,8 +239,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string, unescaped onto `out`.
-    fn string_into(&mut self, out: &mut BytesMut) -> Option<()> {
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         self.expect(b'"')?;
+        self.string_body_into(out)
+    }
+
+    /// The rest of a string after its opening quote, unescaped onto `out`.
+    fn string_body_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         loop {
             let rest = &self.b[self.at..];
             let run = memchr::memchr2(b'"', b'\\', rest)?;
@@ -275,7 +274,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return None,
             };
-            out.extend_from_slice(&[c]);
+            out.push(c);
         }
     }
 

@@ -85,12 +85,51 @@ fn follower_with(
     (f.unwrap(), wake)
 }
 
+/// One CRI line the follower made.
+#[derive(Debug)]
+struct Line {
+    stream: LogStream,
+    nanos: i64,
+    timestamp: Vec<u8>,
+    tag: u8,
+    content: Vec<u8>,
+}
+
+fn taken(lines: &CriLines) -> Vec<Line> {
+    lines
+        .lines()
+        .map(|(nanos, line)| {
+            // `<timestamp> <stream> <tag> <content>\n`
+            let line = line.strip_suffix(b"\n").unwrap();
+            let space = line.iter().position(|b| *b == b' ').unwrap();
+            let rest = &line[space + 1..];
+            Line {
+                timestamp: line[..space].to_vec(),
+                stream: match &rest[..6] {
+                    b"stdout" => LogStream::Stdout,
+                    _ => LogStream::Stderr,
+                },
+                nanos,
+                tag: rest[7],
+                content: rest[9..].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// The follower's next batch.
+async fn batch(f: &mut Follower) -> Option<Result<Vec<Line>>> {
+    let mut lines = CriLines::new();
+    let got = f.next_batch(&mut lines).await?;
+    Some(got.map(|()| taken(&lines)))
+}
+
 /// Everything the follower sends until it ends.
-async fn drain(mut f: Follower) -> Vec<LogMessage> {
+async fn drain(mut f: Follower) -> Vec<Line> {
     let mut all = Vec::new();
     let run = async {
-        while let Some(batch) = f.next_batch().await {
-            all.extend(batch.unwrap());
+        while let Some(lines) = batch(&mut f).await {
+            all.extend(lines.unwrap());
         }
     };
     tokio::time::timeout(Duration::from_secs(10), run)
@@ -99,11 +138,17 @@ async fn drain(mut f: Follower) -> Vec<LogMessage> {
     all
 }
 
-fn texts(messages: &[LogMessage]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| String::from_utf8(m.content.to_vec()).unwrap())
-        .collect()
+/// Each line's content, with the `\n` its `F` tag stands for.
+fn texts(lines: &[Line]) -> Vec<String> {
+    lines.iter().map(text).collect()
+}
+
+fn text(line: &Line) -> String {
+    let mut text = String::from_utf8(line.content.clone()).unwrap();
+    if line.tag == b'F' {
+        text.push('\n');
+    }
+    text
 }
 
 #[tokio::test]
@@ -178,10 +223,9 @@ async fn follows_growth_a_torn_line_and_a_rotation_until_stopped() {
     let mut f = follower(&path, 5, None, &state);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
-        while let Some(batch) = f.next_batch().await {
-            for m in batch.unwrap() {
-                tx.send(String::from_utf8(m.content.to_vec()).unwrap())
-                    .unwrap();
+        while let Some(batch) = batch(&mut f).await {
+            for line in batch.unwrap() {
+                tx.send(text(&line)).unwrap();
             }
         }
     });
@@ -223,7 +267,7 @@ async fn a_truncated_file_is_read_again_from_its_start() {
     );
     let state = Arc::new(Mutex::new(RunState::Running));
     let mut f = follower(&path, 1, None, &state);
-    let first = f.next_batch().await.unwrap().unwrap();
+    let first = batch(&mut f).await.unwrap().unwrap();
     assert_eq!(texts(&first), ["a\n", "b\n"]);
     // max-file=1: Docker truncates the same file and writes on.
     std::fs::OpenOptions::new()
@@ -241,27 +285,42 @@ async fn a_truncated_file_is_read_again_from_its_start() {
 async fn lines_across_reads_long_lines_and_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c-json.log");
-    let mut text = String::new();
+    let mut json = String::new();
     // Some 600 KiB: several reads, lines cut at each read's end.
     for i in 0..3000 {
-        text += &line(i, "stdout", &format!("{i:0>150}\n"));
+        json += &line(i, "stdout", &format!("{i:0>150}\n"));
     }
-    text += "{\"log\":\"garbage\n";
+    json += "{\"log\":\"garbage\n";
     // One line longer than a read: 100 KiB of control bytes, each written
     // as `\u0001` (600 KiB of JSON).
     let long = "\u{1}".repeat(100 * 1024);
-    text += &line(3000, "stderr", &long);
-    text += &line(3001, "stdout", "after\n");
-    append(&path, &text);
+    json += &line(3000, "stderr", &long);
+    json += &line(3001, "stdout", "after\n");
+    append(&path, &json);
     let state = Arc::new(Mutex::new(RunState::Stopped));
     let got = drain(follower(&path, 1, None, &state)).await;
-    assert_eq!(got.len(), 3002);
+    // The long line is seven CRI lines: six of 16 KiB and the rest.
+    assert_eq!(got.len(), 3000 + 7 + 1);
     for (i, m) in got.iter().take(3000).enumerate() {
-        assert_eq!(m.content, format!("{i:0>150}\n").as_bytes());
+        assert_eq!(text(m), format!("{i:0>150}\n"));
         assert_eq!(m.nanos, BASE + i as i64);
     }
-    assert_eq!(got[3000].content, long.as_bytes());
-    assert_eq!(texts(&got[3001..]), ["after\n"]);
+    let parts = &got[3000..3007];
+    let tags: Vec<u8> = parts.iter().map(|l| l.tag).collect();
+    assert_eq!(tags, b"PPPPPPF");
+    assert!(
+        parts
+            .iter()
+            .all(|l| l.nanos == BASE + 3000 && l.stream == LogStream::Stderr)
+    );
+    assert_eq!(
+        parts
+            .iter()
+            .flat_map(|l| l.content.clone())
+            .collect::<Vec<u8>>(),
+        long.as_bytes()
+    );
+    assert_eq!(texts(&got[3007..]), ["after\n"]);
 }
 
 #[tokio::test]
@@ -278,7 +337,7 @@ async fn two_rotations_between_reads_lose_no_file() {
     append(&path, &line(0, "stdout", "a\n"));
     let state = Arc::new(Mutex::new(RunState::Running));
     let mut f = follower(&path, 3, None, &state);
-    assert_eq!(texts(&f.next_batch().await.unwrap().unwrap()), ["a\n"]);
+    assert_eq!(texts(&batch(&mut f).await.unwrap().unwrap()), ["a\n"]);
     append(&path, &line(SEC, "stdout", "b\n"));
     rotate(&path);
     append(&path, &line(2 * SEC, "stdout", "c\n"));
@@ -299,12 +358,12 @@ async fn a_wake_makes_the_follower_check_for_the_stop_at_once() {
         ..fast()
     };
     let (mut f, wake) = follower_with(&path, 1, None, &state, slow, None);
-    assert_eq!(texts(&f.next_batch().await.unwrap().unwrap()), ["a\n"]);
+    assert_eq!(texts(&batch(&mut f).await.unwrap().unwrap()), ["a\n"]);
     // The first check at EOF happens at once and finds it running; the
     // next would be ten minutes away.
     let task = tokio::spawn(async move {
         let mut n = 0;
-        while let Some(batch) = f.next_batch().await {
+        while let Some(batch) = batch(&mut f).await {
             n += batch.unwrap().len();
         }
         n
@@ -339,9 +398,9 @@ async fn an_idle_follower_lets_its_buffer_go_and_wakes_on_changes() {
     let state = Arc::new(Mutex::new(RunState::Running));
     let files = FileWatch::new().unwrap();
     let (mut f, wake) = follower_with(&path, 2, None, &state, watched(), Some(files));
-    assert_eq!(texts(&f.next_batch().await.unwrap().unwrap()), ["a\n"]);
+    assert_eq!(texts(&batch(&mut f).await.unwrap().unwrap()), ["a\n"]);
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), f.next_batch())
+        tokio::time::timeout(Duration::from_millis(200), batch(&mut f))
             .await
             .is_err(),
         "nothing new was written"
@@ -351,7 +410,7 @@ async fn an_idle_follower_lets_its_buffer_go_and_wakes_on_changes() {
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
-        while let Some(batch) = f.next_batch().await {
+        while let Some(batch) = batch(&mut f).await {
             for text in texts(&batch.unwrap()) {
                 let _ = tx.send(text);
             }
@@ -385,10 +444,19 @@ async fn a_long_line_grows_the_buffer_and_it_shrinks_after() {
     let state = Arc::new(Mutex::new(RunState::Stopped));
     let mut f = follower(&path, 1, None, &state);
     let mut got = Vec::new();
-    while got.len() < 2 {
-        got.extend(texts(&f.next_batch().await.unwrap().unwrap()));
+    while got
+        .last()
+        .is_none_or(|l: &Line| l.tag != b'F' || l.content != b"short")
+    {
+        got.extend(batch(&mut f).await.unwrap().unwrap());
     }
-    assert_eq!(got, [long, "short\n".to_string()]);
+    // The long line in 16 KiB parts, then the short one.
+    let (short, parts) = got.split_last().unwrap();
+    assert_eq!(text(short), "short\n");
+    assert_eq!(parts.len(), (long.len() - 1).div_ceil(16 * 1024));
+    assert!(parts[..parts.len() - 1].iter().all(|l| l.tag == b'P'));
+    let joined: Vec<u8> = parts.iter().flat_map(|l| l.content.clone()).collect();
+    assert!(joined.len() == long.len() - 1 && joined.iter().all(|b| *b == b'x'));
     assert!(f.buf.len() <= READ_SIZE, "buffer kept at {}", f.buf.len());
 }
 
