@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 /// mostly idle containers, one large buffer each would be most of
 /// docker-cri's memory.
 const QUIET_BUF: usize = 4 * 1024;
+/// What a busy container's buffer may keep: about two file reads' worth.
+/// Shrinking and regrowing it with every batch size would cost a fresh
+/// mapping (page faults, zeroing) per batch.
+const BUSY_BUF: usize = 256 * 1024;
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -119,8 +123,8 @@ impl Writer {
                 lines.retain(|nanos| skip.keep(nanos));
             }
             self.write(&lines);
-            // Kept about as large as the last batch.
-            lines.clear(lines.bytes().len().max(QUIET_BUF));
+            let busy = lines.bytes().len() > QUIET_BUF;
+            lines.clear(if busy { BUSY_BUF } else { QUIET_BUF });
             match item {
                 Some(Ok(())) => {}
                 Some(Err(e)) => return Outcome::Failed(e),

@@ -188,6 +188,9 @@ pub struct Follower {
     last_check: Option<Instant>,
     /// The container stopped: read to the end once more, then finish.
     final_pass: bool,
+    /// The last read got less than it asked for: it reached the end, so
+    /// the next call need not read again before looking for a rotation.
+    at_end: bool,
     /// Nothing at the path at the last look (mid-rotation): a watch on
     /// the old file would not see the new one come.
     path_missing: bool,
@@ -225,6 +228,7 @@ impl Follower {
             timing,
             last_check: None,
             final_pass: false,
+            at_end: false,
             path_missing: false,
         })
     }
@@ -235,7 +239,11 @@ impl Follower {
     /// put into `into` with no await between.
     pub async fn next_batch(&mut self, into: &mut CriLines) -> Option<Result<()>> {
         loop {
-            match self.read_some(into) {
+            let read = match std::mem::take(&mut self.at_end) {
+                true => Ok(None),
+                false => self.read_some(into),
+            };
+            match read {
                 Ok(Some(lines)) if lines > 0 => {
                     self.poll = self.timing.poll_min;
                     return Some(Ok(()));
@@ -365,6 +373,7 @@ impl Follower {
         if n == 0 {
             return Ok(None);
         }
+        self.at_end = n < room;
         if n == room && self.buf.len() < READ_SIZE {
             // Filled to the brim: more is coming than the buffer was
             // sized for.

@@ -248,7 +248,12 @@ impl<'a> Scanner<'a> {
     fn string_body_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         loop {
             let rest = &self.b[self.at..];
-            let run = memchr::memchr2(b'"', b'\\', rest)?;
+            // After an escape the string often ends at once (a line's `\n`
+            // is its last character): no search for that.
+            let run = match rest.first() {
+                Some(b'"') => 0,
+                _ => memchr::memchr2(b'"', b'\\', rest)?,
+            };
             // Raw control bytes (which JSON forbids and Docker never
             // writes: it escapes them) pass as they are; looking for them
             // would cost a pass over every byte of every line.
