@@ -251,8 +251,11 @@ impl Draft<'_> {
             data.truncate(start);
             return self.lines.push_message(timestamp, nanos, stream, &content);
         }
-        data.truncate(body + len);
-        data.push(b'\n');
+        // Most messages end in the `\n` their line needs.
+        if data.len() != body + len + 1 || data.last() != Some(&b'\n') {
+            data.truncate(body + len);
+            data.push(b'\n');
+        }
         let prefix = &mut data[start..body];
         prefix[..TIMESTAMP_LEN].copy_from_slice(timestamp);
         prefix[TIMESTAMP_LEN] = b' ';

@@ -30,20 +30,6 @@ const LOG_KEY: &[u8] = b"{\"log\":\"";
 const STDOUT_TIME: &[u8] = b",\"stream\":\"stdout\",\"time\":\"";
 const STDERR_TIME: &[u8] = b",\"stream\":\"stderr\",\"time\":\"";
 
-/// 10^(9 - digits): a fraction of `digits` digits to nanoseconds.
-const FRACTION_SCALE: [i64; 10] = [
-    1_000_000_000,
-    100_000_000,
-    10_000_000,
-    1_000_000,
-    100_000,
-    10_000,
-    1_000,
-    100,
-    10,
-    1,
-];
-
 /// Reads one file's lines; remembers the last whole second it parsed, as
 /// lines come in bursts that mostly share their second.
 #[derive(Debug, Default)]
@@ -125,16 +111,18 @@ impl Parser {
         let mut fixed = [b'0'; TIMESTAMP_LEN];
         fixed[..19].copy_from_slice(head);
         fixed[19] = b'.';
+        fixed[20..20 + digits.len()].copy_from_slice(digits);
         fixed[TIMESTAMP_LEN - 1] = b'Z';
+        // Padded, the fraction is always nine digits: a loop of fixed
+        // length, no scaling.
         let mut frac = 0i64;
-        for (i, d) in digits.iter().enumerate() {
-            if !d.is_ascii_digit() {
+        for d in &fixed[20..TIMESTAMP_LEN - 1] {
+            let v = d.wrapping_sub(b'0');
+            if v > 9 {
                 return None;
             }
-            frac = frac * 10 + i64::from(d - b'0');
-            fixed[20 + i] = *d;
+            frac = frac * 10 + i64::from(v);
         }
-        frac *= FRACTION_SCALE[digits.len()];
         let secs = match self.second {
             Some((text, secs)) if text == head => secs,
             _ => {
