@@ -112,8 +112,8 @@ pub trait KnownStates: Send + Sync + 'static {
 pub trait LogSource: Send + Sync + 'static {
     /// The container's log from `since_nanos` on (inclusive; earlier
     /// messages may come too), following it while the container runs, in
-    /// batches of what was there at once (never empty). The stream ends
-    /// when the container has stopped and all is sent.
+    /// batches of what was there at once (a batch of empty messages makes
+    /// no line). It ends when the container has stopped and all is sent.
     fn logs(&self, id: &str, since_nanos: Option<i64>) -> LogBatches;
 
     fn run_state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<RunState>>;

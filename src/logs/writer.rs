@@ -20,10 +20,7 @@ use crate::error::{Error, Result};
 /// mostly idle containers, one large buffer each would be most of
 /// docker-cri's memory.
 const QUIET_BUF: usize = 4 * 1024;
-/// What a busy container's buffer may keep: about two file reads' worth.
-/// Shrinking and regrowing it with every batch size would cost a fresh
-/// mapping (page faults, zeroing) per batch.
-const BUSY_BUF: usize = 256 * 1024;
+
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -104,6 +101,11 @@ impl Writer {
     async fn copy(&mut self, mut skip: Skip) -> Outcome {
         let mut reader = self.source.logs(&self.id, skip.since());
         let mut lines = CriLines::new();
+        // The recent largest batch, slowly forgotten: the buffer keeps room
+        // for it. Shrinking and regrowing with every batch size would cost
+        // a fresh mapping (page faults, zeroing) per batch; keeping the
+        // largest ever would hold a once-busy container's buffer for good.
+        let mut peak = 0usize;
         loop {
             // Each batch is one file read (or what Docker's API stream had
             // ready), written at once. No timer to gather more: the file
@@ -119,12 +121,12 @@ impl Writer {
                 }
                 item = reader.read_into(&mut lines) => item,
             };
+            peak = lines.bytes().len().max(peak - peak / 8);
             if skip.is_skipping() {
                 lines.retain(|nanos| skip.keep(nanos));
             }
             self.write(&lines);
-            let busy = lines.bytes().len() > QUIET_BUF;
-            lines.clear(if busy { BUSY_BUF } else { QUIET_BUF });
+            lines.clear(peak.max(QUIET_BUF));
             match item {
                 Some(Ok(())) => {}
                 Some(Err(e)) => return Outcome::Failed(e),

@@ -90,6 +90,7 @@ impl CriLines {
         self.data.clear();
         self.marks.clear();
         self.newest = 0;
+        // Every line is over 40 bytes, so `marks` is bounded by `data`.
         if self.data.capacity() > 2 * keep {
             self.data.shrink_to(keep);
             self.marks.shrink_to(keep / 64);

@@ -239,7 +239,9 @@ impl Follower {
     /// put into `into` with no await between.
     pub async fn next_batch(&mut self, into: &mut CriLines) -> Option<Result<()>> {
         loop {
-            let read = match std::mem::take(&mut self.at_end) {
+            // On the final pass every call reads: Docker may still have
+            // flushed a last line after the short read.
+            let read = match std::mem::take(&mut self.at_end) && !self.final_pass {
                 true => Ok(None),
                 false => self.read_some(into),
             };

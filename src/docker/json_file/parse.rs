@@ -89,7 +89,15 @@ impl Parser {
         let time = entry.time.ok_or(ParseError::NoTime)?;
         let (nanos, fixed) = match self.fixed_time(time.as_bytes()) {
             Some((nanos, fixed)) => (nanos, Some(fixed)),
-            None => (rfc3339_nanos(&time).ok_or(ParseError::NoTime)?, None),
+            None => {
+                let nanos = rfc3339_nanos(&time).ok_or(ParseError::NoTime)?;
+                // A UTC time with more digits than nanoseconds (or a bare
+                // `.`) still gets the fixed width, cut to nine digits.
+                let fixed = nine_digits(time.as_bytes())
+                    .and_then(|t| self.fixed_time(&t))
+                    .map(|(_, fixed)| fixed);
+                (nanos, fixed)
+            }
         };
         let timestamp = fixed.as_ref().map_or(time.as_bytes(), |f| &f[..]);
         out.push_message(timestamp, nanos, stream, entry.log.as_bytes());
@@ -138,6 +146,22 @@ impl Parser {
     }
 }
 
+/// `…:05.<digits>Z` with the fraction cut to at most nine digits (none
+/// for a bare `.`); `None` when that changes nothing or it is not the shape.
+fn nine_digits(text: &[u8]) -> Option<Vec<u8>> {
+    let fraction = text.strip_suffix(b"Z")?.get(19..)?.strip_prefix(b".")?;
+    if (1..=9).contains(&fraction.len()) {
+        return None;
+    }
+    let mut cut = text[..19].to_vec();
+    if !fraction.is_empty() {
+        cut.push(b'.');
+        cut.extend_from_slice(&fraction[..9]);
+    }
+    cut.push(b'Z');
+    Some(cut)
+}
+
 fn stream_of(name: &[u8]) -> Option<LogStream> {
     match name {
         b"stdout" => Some(LogStream::Stdout),
@@ -160,8 +184,8 @@ impl<'a> Scanner<'a> {
     /// The line's time; its CRI lines appended to `out`.
     fn entry(&mut self, parser: &mut Parser, out: &mut CriLines) -> Option<i64> {
         let mut draft = out.draft();
+        let content_start = draft.content().len();
         let mut stream = None;
-        let mut seen_log = false;
         let mut time: Option<&[u8]> = None;
         self.skip_ws();
         self.expect(b'{')?;
@@ -172,12 +196,11 @@ impl<'a> Scanner<'a> {
             self.expect(b':')?;
             self.skip_ws();
             match key {
-                // A second "log" would append to the first: not this route's.
-                b"log" if !seen_log => {
+                // A key given twice: the last value counts, as in Go.
+                b"log" => {
+                    draft.content().truncate(content_start);
                     self.string_into(draft.content())?;
-                    seen_log = true;
                 }
-                b"log" => return None,
                 b"stream" => stream = Some(stream_of(self.raw_string()?)?),
                 b"time" => time = Some(self.raw_string()?),
                 _ => self.skip_value()?,
@@ -339,7 +362,9 @@ impl<'a> Scanner<'a> {
             if rest[run] == b'"' {
                 return Some(());
             }
-            self.at += 1; // the escaped byte (a `\u`'s digits are plain)
+            // The escaped byte (a `\u`'s digits are plain); a line that
+            // ends in the backslash is cut short: not this route's.
+            self.next()?;
         }
     }
 }

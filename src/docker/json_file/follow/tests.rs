@@ -435,6 +435,52 @@ async fn an_idle_follower_lets_its_buffer_go_and_wakes_on_changes() {
 }
 
 #[tokio::test]
+async fn the_final_pass_reads_again_after_a_short_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    append(&path, &line(0, "stdout", "a\n"));
+    let state = Arc::new(Mutex::new(RunState::Running));
+    let mut f = follower(&path, 1, None, &state);
+    assert_eq!(texts(&batch(&mut f).await.unwrap().unwrap()), ["a\n"]);
+    // Stopped: the final pass gets "b" in a short read...
+    *state.lock().unwrap() = RunState::Stopped;
+    append(&path, &line(SEC, "stdout", "b\n"));
+    assert_eq!(texts(&batch(&mut f).await.unwrap().unwrap()), ["b\n"]);
+    // ...and Docker's last flush after it is still read, not cut off by
+    // the end the short read saw.
+    append(&path, &line(2 * SEC, "stdout", "c\n"));
+    assert_eq!(texts(&drain(f).await), ["c\n"]);
+}
+
+#[tokio::test]
+async fn a_call_dropped_while_waiting_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    append(&path, &line(0, "stdout", "a\n"));
+    let state = Arc::new(Mutex::new(RunState::Running));
+    let mut f = follower(&path, 1, None, &state);
+    let mut got = texts(&batch(&mut f).await.unwrap().unwrap());
+    for i in 1..20 {
+        // At the end of the file: the call waits, and is dropped (the
+        // writer serving a reopen does that) at whatever await it is in.
+        let mut lines = CriLines::new();
+        let call = tokio::time::timeout(Duration::from_millis(3), f.next_batch(&mut lines)).await;
+        assert!(call.is_err(), "nothing to read yet");
+        assert!(lines.is_empty());
+        append(&path, &line(i * SEC, "stdout", &format!("{i}\n")));
+        got.extend(texts(&batch(&mut f).await.unwrap().unwrap()));
+    }
+    append(&path, &line(20 * SEC, "stdout", "last\n"));
+    *state.lock().unwrap() = RunState::Stopped;
+    got.extend(texts(&drain(f).await));
+    let want: Vec<String> = std::iter::once("a\n".to_string())
+        .chain((1..20).map(|i| format!("{i}\n")))
+        .chain(["last\n".to_string()])
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
 async fn a_long_line_grows_the_buffer_and_it_shrinks_after() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c-json.log");

@@ -213,6 +213,9 @@ fn malformed_lines_are_errors_and_leave_the_buffer_alone() {
         r#"{"log":"tor"#,
         r#"{"log":"\x","stream":"stdout","time":"2026-11-30T15:57:00Z"}"#,
         r#"{"log":"x","stream":"stdout","time":"2026-11-30T15:57:00Z"} trailing"#,
+        // Cut off right after a backslash inside a value that is skipped.
+        r#"{"attrs":"\"#,
+        r#"{"log":"x","attrs":{"k":"\"#,
     ];
     let mut before = CriLines::new();
     Parser::default()
@@ -243,20 +246,48 @@ fn the_cached_second_agrees_with_the_general_parser() {
         "2024-02-29T23:59:59.999999999Z",
     ];
     let mut parser = Parser::default();
-    for t in times.iter().chain(times.iter()) {
-        let fixed = parser.fixed_time(t.as_bytes());
-        assert_eq!(fixed.map(|f| f.0), rfc3339_nanos(t), "{t}");
-        let text = fixed.map(|f| String::from_utf8(f.1.to_vec()).unwrap());
-        assert_eq!(rfc3339_nanos(&text.unwrap()), rfc3339_nanos(t), "{t}");
-    }
-    // Not Docker's shape: left to the general parser.
-    for t in [
+    let bad = [
         "2026-11-30T15:56:59.1234567891Z",
         "2026-11-30T15:56:59.Z",
         "2026-11-30T15:56:59.1+00:00",
         "2026-11-30T15:56:5x.1Z",
+        "2026-13-30T15:56:59.1Z",
         "2026-11-30",
-    ] {
-        assert_eq!(parser.fixed_time(t.as_bytes()), None, "{t}");
+    ];
+    // Each bad time twice, and after a good one of the same second: a
+    // second remembered before it was checked would show.
+    for t in times
+        .iter()
+        .chain(times.iter())
+        .chain(bad.iter())
+        .chain(bad.iter())
+    {
+        let fixed = parser.fixed_time(t.as_bytes());
+        if bad.contains(t) {
+            assert_eq!(fixed, None, "{t}");
+            continue;
+        }
+        assert_eq!(fixed.map(|f| f.0), rfc3339_nanos(t), "{t}");
+        let text = fixed.map(|f| String::from_utf8(f.1.to_vec()).unwrap());
+        assert_eq!(rfc3339_nanos(&text.unwrap()), rfc3339_nanos(t), "{t}");
     }
+    assert!(parser.fixed_time(b"2026-11-30T15:56:5x.1Z").is_none());
+}
+
+#[test]
+fn a_key_given_twice_counts_its_last_value() {
+    let line =
+        r#"{"log":"first\n","log":"second\n","stream":"stdout","time":"2026-11-30T15:57:00Z"}"#;
+    assert_eq!(parse(line).unwrap().content, b"second");
+}
+
+#[test]
+fn a_utc_time_past_nanoseconds_is_cut_to_the_fixed_width() {
+    let line = r#"{"log":"x\n","stream":"stdout","time":"2026-11-30T15:57:00.1234567891Z"}"#;
+    let got = parse(line).unwrap();
+    assert_eq!(got.timestamp, "2026-11-30T15:57:00.123456789Z");
+    assert_eq!(
+        got.nanos,
+        rfc3339_nanos("2026-11-30T15:57:00.1234567891Z").unwrap()
+    );
 }
