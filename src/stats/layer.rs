@@ -1,10 +1,13 @@
 //! The writable-layer sampler: measures each running container's own upper
 //! directory in the background and serves the last figure. Walking a tree
 //! costs CPU in proportion to its files, so the walks are paced to a CPU
-//! budget (after a walk that took `t`, the sampler rests `t·(1/f − 1)`, so
-//! it works at most a fraction `f` of one core however many containers
+//! budget (a walk that took `t` owes a rest of `t·(1/f − 1)`, so the
+//! sampler works about a fraction `f` of one core however many containers
 //! there are) and no layer is walked more often than a minimum interval.
-//! A request never walks.
+//! A layer never measured (a container just started) may go ahead of the
+//! rest owed, up to a bound, so its first figure comes at once without
+//! letting a restart's many new layers break the budget. A request never
+//! walks; it may wait a moment for a new layer's first figure.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,11 @@ pub struct Budget {
     pub cpu_fraction: f64,
     /// The least time between two walks of the same layer.
     pub min_interval: Duration,
+    /// How much rest may still be owed when a never-measured layer is
+    /// walked: past this, new layers wait too. Over any stretch of time
+    /// the walks use at most `f` of a core plus `f` times this (2 s at
+    /// 5 %: 100 ms of walking, e.g. after a restart).
+    pub new_layer_max_owed: Duration,
 }
 
 impl Default for Budget {
@@ -27,6 +35,7 @@ impl Default for Budget {
         Budget {
             cpu_fraction: 0.05,
             min_interval: Duration::from_secs(10),
+            new_layer_max_owed: Duration::from_secs(2),
         }
     }
 }
@@ -59,7 +68,10 @@ struct Layer {
 #[derive(Default)]
 struct Shared {
     layers: Mutex<HashMap<String, Layer>>,
+    /// A layer was registered: the walker looks again.
     wake: tokio::sync::Notify,
+    /// A walk ended: requests waiting for a first figure look again.
+    walked: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -121,42 +133,79 @@ impl LayerSampler {
         self.shared.lock().get(id).and_then(|l| l.measured.clone())
     }
 
+    /// Waits, at most `within`, until each of `ids` that is registered
+    /// but was never walked has had its first walk (a container just
+    /// started: its first stats should carry its layer). Returns at once
+    /// when there is none.
+    pub async fn first_figures(&self, ids: &[&str], within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let walked = self.shared.walked.notified();
+            tokio::pin!(walked);
+            // Registered before looking, so a walk ending in between is
+            // not missed.
+            walked.as_mut().enable();
+            let waiting = {
+                let layers = self.shared.lock();
+                ids.iter()
+                    .any(|id| layers.get(*id).is_some_and(|l| l.last_walk.is_none()))
+            };
+            if !waiting || tokio::time::timeout_at(deadline, walked).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Forgets containers that are gone.
     pub fn retain(&self, alive: impl Fn(&str) -> bool) {
         self.shared.lock().retain(|k, _| alive(k));
     }
 }
 
-/// Picks the layer to walk next: never-measured ones first, then the
-/// longest-unwalked once its interval has passed. Otherwise how long until
-/// one is due.
-fn next_due(
-    layers: &HashMap<String, Layer>,
-    min_interval: Duration,
-) -> Result<(String, PathBuf), Option<Duration>> {
+/// What the walker does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Walk(String, PathBuf),
+    /// Nothing to walk for this long (`None`: until a layer comes).
+    Wait(Option<Duration>),
+}
+
+/// Picks the layer to walk next, given the rest still `owed`: a
+/// never-measured layer while the rest owed is within the budget's bound
+/// for new layers, else the longest-unwalked one once the rest is over
+/// and its interval has passed.
+fn next(layers: &HashMap<String, Layer>, owed: Duration, budget: &Budget) -> Next {
     if let Some((id, l)) = layers.iter().find(|(_, l)| l.last_walk.is_none()) {
-        return Ok((id.clone(), l.upper.clone()));
+        return match owed.checked_sub(budget.new_layer_max_owed) {
+            Some(wait) if !wait.is_zero() => Next::Wait(Some(wait)),
+            _ => Next::Walk(id.clone(), l.upper.clone()),
+        };
     }
     let Some((id, l)) = layers.iter().min_by_key(|(_, l)| l.last_walk) else {
-        return Err(None);
+        return Next::Wait(None);
     };
-    let since = l.last_walk.map_or(min_interval, |t| t.elapsed());
-    if since >= min_interval {
-        Ok((id.clone(), l.upper.clone()))
+    let since = l.last_walk.map_or(budget.min_interval, |t| t.elapsed());
+    let wait = owed.max(budget.min_interval.saturating_sub(since));
+    if wait.is_zero() {
+        Next::Walk(id.clone(), l.upper.clone())
     } else {
-        Err(Some(min_interval - since))
+        Next::Wait(Some(wait))
     }
 }
 
 async fn run(weak: Weak<Shared>, budget: Budget) {
     // Wakes at least this often to notice the sampler was dropped.
     const IDLE_CHECK: Duration = Duration::from_secs(1);
+    // Until when the walks so far owe their rest.
+    let mut rest_until = Instant::now();
     loop {
         let Some(shared) = weak.upgrade() else { return };
-        let due = next_due(&shared.lock(), budget.min_interval);
-        let (id, upper) = match due {
-            Ok(next) => next,
-            Err(wait) => {
+        let owed = rest_until.saturating_duration_since(Instant::now());
+        let picked = next(&shared.lock(), owed, &budget);
+        let (id, upper) = match picked {
+            Next::Walk(id, upper) => (id, upper),
+            Next::Wait(wait) => {
+                // A layer registered meanwhile may be walked sooner.
                 let wait = wait.unwrap_or(IDLE_CHECK).min(IDLE_CHECK);
                 let _ = tokio::time::timeout(wait, shared.wake.notified()).await;
                 continue;
@@ -169,6 +218,7 @@ async fn run(weak: Weak<Shared>, budget: Budget) {
             tokio::task::spawn_blocking(move || du::measure(&upper)).await
         };
         let cost = started.elapsed();
+        rest_until = rest_until.max(Instant::now()) + pause_after(cost, budget.cpu_fraction);
         let Some(shared) = weak.upgrade() else { return };
         if let Some(layer) = shared.lock().get_mut(&id) {
             layer.last_walk = Some(Instant::now());
@@ -184,8 +234,7 @@ async fn run(weak: Weak<Shared>, budget: Budget) {
                 _ => tracing::debug!(container = %id, "writable layer not measurable"),
             }
         }
-        drop(shared);
-        tokio::time::sleep(pause_after(cost, budget.cpu_fraction)).await;
+        shared.walked.notify_waiters();
     }
 }
 
@@ -205,26 +254,96 @@ mod tests {
     }
 
     #[test]
-    fn unmeasured_layers_come_first_then_the_stalest_once_due() {
+    fn unmeasured_layers_come_first_within_the_bound_then_the_stalest_once_due() {
         let now = Instant::now();
         let layer = |walked: Option<Duration>| Layer {
             upper: PathBuf::from("/u"),
             measured: None,
             last_walk: walked.map(|ago| now - ago),
         };
-        let min = Duration::from_secs(10);
+        let budget = Budget {
+            cpu_fraction: 0.05,
+            min_interval: Duration::from_secs(10),
+            new_layer_max_owed: Duration::from_secs(2),
+        };
+        let secs = Duration::from_secs;
         let mut layers = HashMap::from([
-            ("a".to_string(), layer(Some(Duration::from_secs(3)))),
-            ("b".to_string(), layer(Some(Duration::from_secs(5)))),
+            ("a".to_string(), layer(Some(secs(3)))),
+            ("b".to_string(), layer(Some(secs(5)))),
         ]);
-        let wait = next_due(&layers, min).unwrap_err().unwrap();
-        assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+        let Next::Wait(Some(wait)) = next(&layers, Duration::ZERO, &budget) else {
+            panic!("nothing is due yet");
+        };
+        assert!(wait <= secs(5) && wait > secs(4));
+        // A new layer goes first, even while rest is owed, up to the bound.
         layers.insert("c".into(), layer(None));
-        assert_eq!(next_due(&layers, min).unwrap().0, "c");
+        let walk_c = Next::Walk("c".into(), "/u".into());
+        assert_eq!(next(&layers, Duration::ZERO, &budget), walk_c);
+        assert_eq!(next(&layers, secs(2), &budget), walk_c);
+        assert_eq!(next(&layers, secs(3), &budget), Next::Wait(Some(secs(1))));
         layers.remove("c");
-        layers.insert("d".into(), layer(Some(Duration::from_secs(11))));
-        assert_eq!(next_due(&layers, min).unwrap().0, "d");
-        assert_eq!(next_due(&HashMap::new(), min).unwrap_err(), None);
+        // A due layer waits for the whole rest.
+        layers.insert("d".into(), layer(Some(secs(11))));
+        assert_eq!(
+            next(&layers, Duration::ZERO, &budget),
+            Next::Walk("d".into(), "/u".into())
+        );
+        let half = Duration::from_millis(500);
+        assert_eq!(next(&layers, half, &budget), Next::Wait(Some(half)));
+        assert_eq!(next(&HashMap::new(), half, &budget), Next::Wait(None));
+    }
+
+    /// A layer directory with one file, under `<dir>/overlay2/<name>/diff`.
+    fn upper(dir: &Path, name: &str) -> PathBuf {
+        let upper = dir.join("overlay2").join(name).join("diff");
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::write(upper.join("f"), vec![1u8; 8192]).unwrap();
+        upper
+    }
+
+    /// A budget whose rest after any walk is many seconds long.
+    fn stingy(new_layer_max_owed: Duration) -> Budget {
+        Budget {
+            cpu_fraction: 1e-6,
+            min_interval: Duration::from_secs(10),
+            new_layer_max_owed,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_layer_goes_ahead_of_the_rest_the_last_walk_owes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = LayerSampler::new(stingy(Duration::from_secs(3600)));
+        sampler.register("c1", &upper(dir.path(), "l1"));
+        sampler.first_figures(&["c1"], Duration::from_secs(5)).await;
+        assert!(sampler.get("c1").is_some());
+        // The walk of c1 owes seconds of rest; c2 is new, so it is walked
+        // now, and a request waits for it.
+        sampler.register("c2", &upper(dir.path(), "l2"));
+        sampler.first_figures(&["c2"], Duration::from_secs(5)).await;
+        assert_eq!(sampler.get("c2").map(|u| u.usage.inodes), Some(2));
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_a_new_layer_waits_out_the_rest_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let sampler = LayerSampler::new(stingy(Duration::ZERO));
+        sampler.register("c1", &upper(dir.path(), "l1"));
+        sampler.first_figures(&["c1"], Duration::from_secs(5)).await;
+        assert!(sampler.get("c1").is_some());
+        sampler.register("c2", &upper(dir.path(), "l2"));
+        let waited = Instant::now();
+        sampler
+            .first_figures(&["c2"], Duration::from_millis(300))
+            .await;
+        assert!(waited.elapsed() >= Duration::from_millis(300));
+        assert_eq!(sampler.get("c2"), None);
+        // Nothing registered and unwalked: no wait at all.
+        let at_once = Instant::now();
+        sampler
+            .first_figures(&["c1", "unknown"], Duration::from_secs(5))
+            .await;
+        assert!(at_once.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
@@ -238,9 +357,7 @@ mod tests {
     #[tokio::test]
     async fn measures_in_the_background_and_serves_the_figure() {
         let dir = tempfile::tempdir().unwrap();
-        let upper = dir.path().join("overlay2/layer1/diff");
-        std::fs::create_dir_all(&upper).unwrap();
-        std::fs::write(upper.join("f"), vec![1u8; 8192]).unwrap();
+        let upper = upper(dir.path(), "layer1");
         let sampler = LayerSampler::new(Budget::default());
         assert_eq!(sampler.get("c1"), None);
         sampler.register("c1", &upper);

@@ -30,6 +30,11 @@ use crate::stats::reading::Reading;
 
 /// Inspects at most this many unknown containers at once.
 const LOCATE_CONCURRENCY: usize = 8;
+/// How long a stats call waits for the first figure of a layer it has just
+/// found (a container just started): its first walk is usually a
+/// millisecond, and stats without the layer would lack `writable_layer`
+/// and the `container_fs_*` metrics.
+const FIRST_FIGURE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Where a running container lives, learnt once.
 #[derive(Debug, Clone)]
@@ -89,13 +94,21 @@ impl<D: ContainerView> StatsCollector<D> {
             .buffer_unordered(LOCATE_CONCURRENCY)
             .collect()
             .await;
-        let mut known = self.known();
-        for (id, k) in learnt {
-            if let Some(k) = k {
-                known.insert(id.clone(), k.clone());
-                found.insert(id, k);
+        {
+            let mut known = self.known();
+            for (id, k) in &learnt {
+                if let Some(k) = k {
+                    known.insert(id.clone(), k.clone());
+                    found.insert(id.clone(), k.clone());
+                }
             }
         }
+        let new: Vec<&str> = learnt
+            .iter()
+            .filter(|(_, k)| k.as_ref().is_some_and(|k| !k.is_sandbox))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        self.layers.first_figures(&new, FIRST_FIGURE_WAIT).await;
         found
     }
 
