@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::SystemTime;
 
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use common::{PodCleanup, Server, docker, test_pause_image, unique};
 use docker_cri::api;
 
@@ -53,30 +53,13 @@ async fn cri_dockerd_pause_container(name: &str, namespace: &str, uid: &str) -> 
             "api".into(),
         ),
     ]);
-    let id = docker
-        .create_container(
-            Some(
-                CreateContainerOptionsBuilder::new()
-                    .name(&format!("k8s_POD_{name}_{namespace}_{uid}_0"))
-                    .build(),
-            ),
-            bollard::models::ContainerCreateBody {
-                image: Some(test_pause_image().to_string()),
-                labels: Some(labels),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &id,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
-    id
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(test_pause_image().to_string()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let name = format!("k8s_POD_{name}_{namespace}_{uid}_0");
+    common::create_and_start(&docker, &name, body).await
 }
 
 /// Name, content and modification time of every file in `dir`.

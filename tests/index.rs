@@ -388,26 +388,9 @@ async fn check_consistency(
 /// The app containers (not sandboxes) of the run's namespace, as Docker
 /// lists them.
 async fn app_containers(namespace: &str) -> Vec<String> {
-    let filters = HashMap::from([(
-        "label",
-        vec![
-            format!("io.kubernetes.pod.namespace={namespace}"),
-            "io.kubernetes.docker.type=container".to_string(),
-        ],
-    )]);
-    docker()
-        .await
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
+    let namespace = format!("io.kubernetes.pod.namespace={namespace}");
+    let labels = [namespace.as_str(), "io.kubernetes.docker.type=container"];
+    common::containers_with_labels(&docker().await, &labels).await
 }
 
 /// One worker's pod lifecycles; errors from containers killed or removed

@@ -505,9 +505,7 @@ async fn docker_rotating_its_json_file_while_copying_loses_nothing() {
 /// logs API once ReopenContainerLog gives it a writer.
 #[tokio::test]
 async fn a_container_with_another_log_driver_is_copied_through_the_api() {
-    use bollard::query_parameters::{
-        CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    };
+    use bollard::query_parameters::{RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
     let server = Server::start(&[]).await;
     let mut pod = Pod::new(&server).await;
     let docker = common::docker().await;
@@ -536,20 +534,7 @@ async fn a_container_with_another_log_driver_is_copied_through_the_api() {
         }),
         ..Default::default()
     };
-    let name = common::unique("foreign-log");
-    let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    let id = docker
-        .create_container(Some(options), body)
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &id,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
+    let id = common::create_and_start(&docker, &common::unique("foreign-log"), body).await;
     // In a task: a failed assertion still lets the container be removed.
     let (task_docker, task_id) = (docker.clone(), id.clone());
     let result = tokio::spawn(async move {

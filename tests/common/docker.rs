@@ -81,7 +81,14 @@ pub async fn docker_logs(id: &str) -> String {
 }
 
 pub async fn containers_with_label(docker: &Docker, label: &str) -> Vec<String> {
-    let filters = std::collections::HashMap::from([("label", vec![label.to_string()])]);
+    containers_with_labels(docker, &[label]).await
+}
+
+/// The IDs of the containers (any state) that carry every one of `labels`
+/// (`key=value`).
+pub async fn containers_with_labels(docker: &Docker, labels: &[&str]) -> Vec<String> {
+    let labels = labels.iter().map(|l| l.to_string()).collect();
+    let filters = std::collections::HashMap::from([("label", labels)]);
     docker
         .list_containers(Some(
             bollard::query_parameters::ListContainersOptionsBuilder::new()
@@ -161,7 +168,8 @@ pub async fn start_plain_container(image_id: &str, name: &str) -> String {
     .await
 }
 
-async fn create_and_start(
+/// Creates a container named `name` from `body` and starts it; its ID.
+pub async fn create_and_start(
     docker: &Docker,
     name: &str,
     body: bollard::models::ContainerCreateBody,

@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // Re-exported as `common::X`; each test binary uses only some of them.
 #[allow(unused_imports)]
 pub use docker::{
-    PodCleanup, block_on_aside, containers_with_label, docker, docker_logs, docker_socket,
-    force_remove, run_in_pod, start_in_pod, start_plain_container,
+    PodCleanup, block_on_aside, containers_with_label, containers_with_labels, create_and_start,
+    docker, docker_logs, docker_socket, force_remove, run_in_pod, start_in_pod,
+    start_plain_container,
 };
 #[allow(unused_imports)]
 pub use host::{host_min_oom_score_adj, host_runs_privileged};
