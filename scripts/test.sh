@@ -16,10 +16,5 @@ cargo test --locked --all-targets
 if [ "${DOCKER_CRI_TEST_DOCKER26:-1}" != 0 ]; then
     ensure_docker26
     echo "== integration tests against Docker 26.1 (API 1.45) =="
-    # Skipped on this second daemon only: after the CNI tests have run on
-    # the host, the pod's pings to docker26br's gateway lose most replies
-    # (a host-network interaction under investigation, not docker-cri's
-    # reading, which the same test checks against the host's Docker).
-    DOCKER_CRI_TEST_DOCKER_SOCKET="$DOCKER26_SOCKET" cargo test --locked --test '*' -- \
-        --skip pod_stats_sum_their_containers_and_count_network_traffic
+    DOCKER_CRI_TEST_DOCKER_SOCKET="$DOCKER26_SOCKET" cargo test --locked --test '*'
 fi
