@@ -45,7 +45,9 @@ impl<D: ContainerView> StatsCollector<D> {
             self.sys_root.clone(),
         );
         let mut extras = tokio::task::spawn_blocking(move || {
+            // Per call, as most containers share the node's few devices.
             let mut capacity = std::collections::HashMap::new();
+            let mut device_names = std::collections::HashMap::new();
             wanted
                 .into_iter()
                 .map(|(placement, layer, devices)| {
@@ -65,7 +67,10 @@ impl<D: ContainerView> StatsCollector<D> {
                     let names: Vec<((u64, u64), String)> = devices
                         .into_iter()
                         .map(|(major, minor)| {
-                            ((major, minor), device_name(&sys_root, major, minor))
+                            let name = device_names
+                                .entry((major, minor))
+                                .or_insert_with(|| device_name(&sys_root, major, minor));
+                            ((major, minor), name.clone())
                         })
                         .collect();
                     (fds, layer, fs, names)
