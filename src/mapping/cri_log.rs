@@ -97,6 +97,19 @@ impl CriLines {
         }
     }
 
+    /// Lets its memory go, when it holds nothing (an idle container's).
+    pub fn release(&mut self) {
+        if self.marks.is_empty() && self.data.is_empty() {
+            self.data = Vec::new();
+            self.marks = Vec::new();
+        }
+    }
+
+    /// The bytes it has room for.
+    pub fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// Keeps the lines `keep` says yes to, asked once per line in order.
     pub fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
         let (mut read, mut write) = (0, 0);

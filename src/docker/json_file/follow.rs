@@ -300,8 +300,11 @@ impl Follower {
                 continue;
             }
             if self.filled == 0 {
-                // Idle: the buffer goes until data comes.
+                // Idle: the buffers go until data comes, the caller's too
+                // (a container that printed a burst and went quiet would
+                // otherwise hold the burst's room for good).
                 self.buf = Vec::new();
+                into.release();
             }
             let sleep = if self.armed.is_some() {
                 self.timing.idle

@@ -181,3 +181,16 @@ fn clear_lets_a_large_buffer_go() {
     assert!(out.data.capacity() < 10_000, "{}", out.data.capacity());
     assert_eq!(out.newest(), None);
 }
+
+#[test]
+fn release_lets_go_only_of_an_empty_buffer() {
+    let mut out = CriLines::new();
+    out.push_message(TS.as_bytes(), 1, LogStream::Stdout, b"kept\n");
+    let whole = out.clone();
+    out.release();
+    assert_eq!(out, whole);
+    out.clear(1 << 20);
+    assert!(out.capacity() > 0);
+    out.release();
+    assert_eq!(out.capacity(), 0);
+}

@@ -481,6 +481,26 @@ async fn a_call_dropped_while_waiting_loses_and_doubles_nothing() {
 }
 
 #[tokio::test]
+async fn an_idle_follower_lets_the_callers_buffer_go_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    append(&path, &line(0, "stdout", "a burst\n"));
+    let state = Arc::new(Mutex::new(RunState::Running));
+    let mut f = follower(&path, 1, None, &state);
+    let mut lines = CriLines::new();
+    f.next_batch(&mut lines).await.unwrap().unwrap();
+    assert_eq!(lines.len(), 1);
+    // Written and emptied, with the room of a large batch kept.
+    lines.clear(1 << 20);
+    assert!(lines.capacity() > 0);
+    // The file stays quiet past the polls' back-off (10 ms here).
+    let call = tokio::time::timeout(Duration::from_millis(100), f.next_batch(&mut lines)).await;
+    assert!(call.is_err(), "nothing to read");
+    assert_eq!(lines.capacity(), 0);
+    assert!(f.buf.is_empty());
+}
+
+#[tokio::test]
 async fn a_long_line_grows_the_buffer_and_it_shrinks_after() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c-json.log");
